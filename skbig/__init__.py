@@ -1,0 +1,52 @@
+"""skbig: big pretrained models with scikit-learn manners.
+
+Only public names live here.  Heavy or optional pieces (the search module and
+its Optuna dependency, every backend plugin) are imported on first use, so
+``import skbig`` stays fast and never fails for a missing extra.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from skbig.backends.registry import list_backends, register_backend
+from skbig.exceptions import SkbigError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "TextClassifier",
+    "ImageClassifier",
+    "SpeechRecognizer",
+    "OptunaSearchCV",
+    "list_backends",
+    "register_backend",
+    "load",
+    "SkbigError",
+    "__version__",
+]
+
+_LAZY = {
+    "TextClassifier": "skbig.estimators.text",
+    "ImageClassifier": "skbig.estimators.image",
+    "SpeechRecognizer": "skbig.estimators.speech",
+    "OptunaSearchCV": "skbig.search.optuna_search",
+    "load": "skbig.persistence",
+}
+
+if TYPE_CHECKING:
+    from skbig.estimators.text import TextClassifier
+    from skbig.persistence import load
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'skbig' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,113 @@
+"""``lstm``: word embeddings, a bidirectional LSTM and a dense head.
+
+The classic recurrent text model.  Tokens come from
+:func:`skbig.data.text.tokenize`, so scripts without spaces are read
+character by character.  Tokens seen fewer than ``min_count`` times share the
+unknown id, which therefore gets trained and stands for unseen words later.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from skbig.backends.base import TaskSpec, TextClassificationBackend
+from skbig.data.text import Vocabulary, pad_sequences, tokenize
+from skbig.engine.data import TensorData
+
+__all__ = ["LSTMBackend", "LSTMModule"]
+
+
+class LSTMModule(nn.Module):
+    """Embedding -> BiLSTM -> concatenated max and mean pooling -> Linear."""
+
+    def __init__(
+        self, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int, n_classes: int, dropout: float
+    ) -> None:
+        super().__init__()
+        self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
+        self.lstm = nn.LSTM(
+            embed_dim,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(4 * hidden_size, n_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        lengths = (x != 0).sum(dim=1).clamp(min=1)
+        embedded = self.dropout(self.embedding(x))
+        packed = pack_padded_sequence(embedded, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        out, _ = self.lstm(packed)
+        out, _ = pad_packed_sequence(out, batch_first=True, total_length=x.shape[1])
+        mask = (torch.arange(x.shape[1], device=x.device)[None, :] < lengths[:, None]).unsqueeze(-1)
+        mean = (out * mask).sum(dim=1) / lengths[:, None].to(out.dtype)
+        maxed = out.masked_fill(~mask, float("-inf")).amax(dim=1)
+        return self.head(self.dropout(torch.cat([maxed, mean], dim=1)))
+
+
+class LSTMBackend(TextClassificationBackend):
+    """Built-in recurrent text classifier; see the module docstring."""
+
+    name = "lstm"
+    defaults = {
+        "embed_dim": 128,
+        "hidden_size": 128,
+        "num_layers": 1,
+        "dropout": 0.3,
+        "min_count": 2,
+        "max_vocab": 30_000,
+        "max_length": 256,
+    }
+    training_defaults = {"lr": 2e-3, "batch_size": 32, "max_epochs": 15, "weight_decay": 0.0}
+
+    def __init__(self, params: dict[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.vocabulary: Vocabulary | None = None
+
+    def fit_preprocessing(self, X: Sequence[str]) -> None:
+        vocab = Vocabulary(min_count=int(self.params["min_count"]), max_size=int(self.params["max_vocab"]))
+        self.vocabulary = vocab.fit(tokenize(t) for t in X)
+
+    def get_state(self) -> dict[str, Any]:
+        assert self.vocabulary is not None
+        return {"vocabulary": self.vocabulary.to_json()}
+
+    def set_state(self, state: dict[str, Any]) -> None:
+        self.vocabulary = Vocabulary.from_json(state["vocabulary"])
+
+    def make_data(self, X: Sequence[str], targets: Any = None, *, train: bool = False) -> TensorData:
+        assert self.vocabulary is not None, "fit_preprocessing must run first"
+        ids = [self.vocabulary.encode(tokenize(t)) for t in X]
+        x, lengths = pad_sequences(ids, int(self.params["max_length"]))
+        tensors = {"x": x, "lengths": lengths}
+        if targets is not None:
+            tensors["y"] = torch.as_tensor(targets, dtype=torch.long)
+        return TensorData(tensors, trim=("x", "lengths"))
+
+    def build_module(self, spec: TaskSpec) -> nn.Module:
+        assert self.vocabulary is not None
+        p = self.params
+        return LSTMModule(
+            len(self.vocabulary),
+            int(p["embed_dim"]),
+            int(p["hidden_size"]),
+            int(p["num_layers"]),
+            spec.n_outputs,
+            float(p["dropout"]),
+        )
+
+    @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        return {
+            "lr": ("log_float", 5e-4, 1e-2),
+            "backend_params__hidden_size": ("categorical", [64, 128, 256]),
+            "backend_params__dropout": ("float", 0.0, 0.5),
+        }

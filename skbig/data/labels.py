@@ -1,0 +1,60 @@
+"""Classification targets: validation and the label <-> index mapping."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from skbig.exceptions import InputTypeError, InvalidInputError
+
+__all__ = ["check_classification_targets"]
+
+
+def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """Validate ``y`` and return ``(classes, encoded)`` with ``classes`` sorted.
+
+    Raises
+    ------
+    InvalidInputError
+        For a length that differs from ``X``, a missing label (None/NaN, named
+        by index), or fewer than two classes.
+    InputTypeError
+        For labels that cannot be compared (e.g. a mix of str and int) or a
+        2-D ``y``.
+    """
+    if y is None:
+        raise InvalidInputError("y is required for a classifier; got y=None")
+    if hasattr(y, "to_numpy"):
+        y = y.to_numpy()
+    labels = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
+    if labels.ndim == 2 and labels.shape[1] == 1:
+        labels = labels[:, 0]
+    if labels.ndim != 1:
+        raise InputTypeError(
+            f"y must be 1-D (one label per sample), got shape {labels.shape}; "
+            "multi-output classification is not supported"
+        )
+    if len(labels) != n_samples:
+        raise InvalidInputError(
+            f"X and y have different lengths: X has {n_samples} samples, y has {len(labels)}"
+        )
+    for index, label in enumerate(labels):
+        if label is None or (isinstance(label, (float, np.floating)) and math.isnan(label)):
+            raise InvalidInputError(f"y[{index}] is a missing label ({label!r}); drop that sample")
+    if labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0):
+        raise InvalidInputError(
+            "y holds continuous float values; a classifier needs discrete labels "
+            "(Unknown label type: continuous)"
+        )
+    try:
+        classes, encoded = np.unique(labels, return_inverse=True)
+    except TypeError as exc:
+        kinds = sorted({type(v).__name__ for v in labels})
+        raise InputTypeError(f"y mixes label types {kinds}; use one type for all labels") from exc
+    if len(classes) < 2:
+        raise InvalidInputError(
+            f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
+        )
+    return classes, encoded.astype(np.int64).ravel()

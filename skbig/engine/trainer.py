@@ -1,0 +1,310 @@
+"""The one training loop every estimator uses.
+
+It owns what is the same for every model: device placement, mixed precision,
+optimizer and learning-rate schedule, gradient clipping, early stopping with
+best-weight restore, callbacks, progress, numerical checks and per-epoch
+checkpoints that a later ``fit`` resumes from.  What differs between model
+families (how to compute the loss of a batch, how to score a validation set)
+comes in through the backend and the ``evaluate`` function.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from typing import Any
+
+import torch
+from torch import nn
+
+from skbig.engine import _checkpoint
+from skbig.engine.callbacks import Callback, ProgressBar
+from skbig.engine.data import TensorData, TrainData, iterate_batches, to_device
+from skbig.engine.device import autocast
+from skbig.exceptions import InvalidParameterError, NumericalError
+
+__all__ = ["TrainingConfig", "Trainer", "OPTIMIZERS", "LR_SCHEDULES"]
+
+OPTIMIZERS = ("adamw", "adam", "sgd")
+LR_SCHEDULES = ("constant", "cosine", "onecycle")
+
+Evaluate = Callable[[nn.Module, TrainData], Mapping[str, float]]
+
+
+@dataclass
+class TrainingConfig:
+    """Every knob of the loop, resolved from the estimator's parameters."""
+
+    max_epochs: int
+    batch_size: int
+    lr: float
+    device: torch.device
+    precision: str = "fp32"
+    weight_decay: float = 0.0
+    optimizer: str = "adamw"
+    momentum: float = 0.9
+    lr_schedule: str = "constant"
+    warmup: float = 0.0
+    grad_clip: float | None = 1.0
+    patience: int | None = None
+    num_workers: int = 0
+    checkpoint_dir: str | None = None
+    fingerprint: str = ""
+    callbacks: Sequence[Callback] = ()
+    verbose: bool = False
+    seed: int = 0
+    frozen: Sequence[str] = ()
+    unfreeze_at: int | None = None
+    backbone: Sequence[str] = ()
+    backbone_lr_mult: float = 1.0
+    class_weight: torch.Tensor | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Trainer:
+    """Train ``module`` with ``backend.loss`` on ``train_data``.
+
+    After :meth:`fit`, ``module`` holds the best weights (by validation score,
+    ties broken by validation loss) when early stopping is on and there is a
+    validation set, and the last weights otherwise.
+    """
+
+    def __init__(self, config: TrainingConfig, backend: Any, evaluate: Evaluate) -> None:
+        self.config = config
+        self.backend = backend
+        self.evaluate = evaluate
+        self.callbacks: list[Callback] = list(config.callbacks)
+        if config.verbose:
+            self.callbacks.append(ProgressBar())
+        self.max_epochs = config.max_epochs
+        self.epoch = 0
+        self.steps_per_epoch = 0
+        self.history: list[dict[str, Any]] = []
+        self.stop_training = False
+        self.best: dict[str, Any] = {"epoch": None, "score": -math.inf, "loss": math.inf}
+        self._best_weights: dict[str, torch.Tensor] | None = None
+        self._bad_epochs = 0
+
+    # -- public ----------------------------------------------------------------
+    def fit(
+        self, module: nn.Module, train_data: TrainData, valid_data: TrainData | None
+    ) -> list[dict[str, Any]]:
+        """Run the loop (resuming from ``checkpoint_dir`` when it holds this fit)."""
+        cfg = self.config
+        device = cfg.device
+        module.to(device)
+        train_data = _on_device(train_data, device)
+        valid_data = _on_device(valid_data, device) if valid_data is not None else None
+        self.steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+        generator = torch.Generator().manual_seed(cfg.seed)
+        self._apply_freeze(module, frozen=cfg.unfreeze_at != 0)
+        optimizer = self._make_optimizer(module)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        if cfg.checkpoint_dir is not None:
+            state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint)
+            if state is not None:
+                self._restore(state, module, optimizer, scheduler, generator)
+        for cb in self.callbacks:
+            cb.on_fit_begin(self)
+        try:
+            while self.epoch < cfg.max_epochs and not self.stop_training:
+                if cfg.unfreeze_at is not None and self.epoch == cfg.unfreeze_at:
+                    self._apply_freeze(module, frozen=False)
+                record = self._run_epoch(module, train_data, valid_data, optimizer, scheduler, generator)
+                self.history.append(record)
+                self.epoch += 1
+                self._track_best(module, record)
+                stop = self._should_stop()
+                for cb in self.callbacks:
+                    stop = bool(cb.on_epoch_end(self, record)) or stop
+                self.stop_training = self.stop_training or stop
+                if cfg.checkpoint_dir is not None:
+                    _checkpoint.save(
+                        cfg.checkpoint_dir,
+                        self._snapshot(module, optimizer, scheduler, generator),
+                    )
+        except NumericalError:
+            self._restore_best(module)
+            raise
+        finally:
+            for cb in self.callbacks:
+                cb.on_fit_end(self)
+        self._restore_best(module)
+        self._apply_freeze(module, frozen=False)
+        return self.history
+
+    # -- one epoch -----------------------------------------------------------------
+    def _run_epoch(self, module, train_data, valid_data, optimizer, scheduler, generator):  # type: ignore[no-untyped-def]
+        cfg = self.config
+        start = time.perf_counter()
+        module.train()
+        total, count = torch.zeros((), device=cfg.device), 0
+        class_weight = cfg.class_weight.to(cfg.device) if cfg.class_weight is not None else None
+        batches = iterate_batches(
+            train_data, cfg.batch_size, shuffle=True, generator=generator, num_workers=cfg.num_workers
+        )
+        for index, batch in enumerate(batches):
+            batch = to_device(batch, cfg.device)
+            with autocast(cfg.device, cfg.precision):
+                loss = self.backend.loss(module, batch, class_weight=class_weight)
+            self._check_finite(loss, index)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.grad_clip is not None:
+                norm = nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+                self._check_finite(norm, index, what="gradient norm")
+            optimizer.step()
+            scheduler.step()
+            n = _batch_len(batch)
+            total += loss.detach() * n
+            count += n
+            if self.callbacks:
+                for cb in self.callbacks:
+                    cb.on_batch_end(self, batch_index=index, loss=float(loss))
+        record: dict[str, Any] = {
+            "epoch": self.epoch + 1,
+            "train_loss": float(total) / max(count, 1),
+            "lr": float(optimizer.param_groups[-1]["lr"]),
+        }
+        if valid_data is not None and len(valid_data):
+            module.eval()
+            with torch.inference_mode(), autocast(cfg.device, cfg.precision):
+                scores = self.evaluate(module, valid_data)
+            record.update({k: float(v) for k, v in scores.items()})
+        record["seconds"] = time.perf_counter() - start
+        return record
+
+    def _check_finite(self, value: torch.Tensor, index: int, what: str = "loss") -> None:
+        if not torch.isfinite(value).all():
+            raise NumericalError(
+                f"training {what} became {float(value)} at epoch {self.epoch + 1}, batch {index}; "
+                "the weights from before that step were kept. Lower lr, enable grad_clip "
+                "or check the inputs for extreme values."
+            )
+
+    # -- early stopping --------------------------------------------------------------
+    def _track_best(self, module: nn.Module, record: Mapping[str, Any]) -> None:
+        score = record.get("valid_score")
+        if score is None:
+            return
+        loss = record.get("valid_loss", math.inf)
+        if score > self.best["score"] or (score == self.best["score"] and loss < self.best["loss"]):
+            self.best = {"epoch": record["epoch"], "score": score, "loss": loss}
+            self._best_weights = _cpu_copy(module.state_dict())
+            self._bad_epochs = 0
+        else:
+            self._bad_epochs += 1
+
+    def _should_stop(self) -> bool:
+        patience = self.config.patience
+        return patience is not None and self._bad_epochs >= patience
+
+    def _restore_best(self, module: nn.Module) -> None:
+        if self.config.patience is not None and self._best_weights is not None:
+            module.load_state_dict(self._best_weights)
+
+    # -- optimisation ------------------------------------------------------------------
+    def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
+        cfg = self.config
+        groups: dict[tuple[bool, bool], list[nn.Parameter]] = {}
+        for name, param in module.named_parameters():
+            is_backbone = any(fnmatch(name, p) for p in cfg.backbone)
+            decays = param.ndim >= 2
+            groups.setdefault((is_backbone, decays), []).append(param)
+        param_groups = [
+            {
+                "params": params,
+                "lr": cfg.lr * (cfg.backbone_lr_mult if is_backbone else 1.0),
+                "weight_decay": cfg.weight_decay if decays else 0.0,
+                "is_backbone": is_backbone,
+            }
+            for (is_backbone, decays), params in sorted(groups.items())
+        ]
+        if cfg.optimizer == "adamw":
+            return torch.optim.AdamW(param_groups, lr=cfg.lr)
+        if cfg.optimizer == "adam":
+            return torch.optim.Adam(param_groups, lr=cfg.lr)
+        if cfg.optimizer == "sgd":
+            return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
+        raise InvalidParameterError(
+            f"optimizer must be one of {OPTIMIZERS}, got optimizer={cfg.optimizer!r}"
+        )
+
+    def _lr_factor(self, step: int) -> float:
+        """Multiplier of the base lr at optimisation step ``step`` (per-step schedule)."""
+        cfg = self.config
+        total = max(self.steps_per_epoch * cfg.max_epochs, 1)
+        warmup_steps = int(cfg.warmup * total)
+        if cfg.lr_schedule == "onecycle":
+            warmup_steps = warmup_steps or int(0.3 * total)
+            if step < warmup_steps:
+                return 0.04 + 0.96 * step / warmup_steps
+            progress = (step - warmup_steps) / max(total - warmup_steps, 1)
+            return 1e-4 + (1 - 1e-4) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        if cfg.lr_schedule == "cosine":
+            progress = (step - warmup_steps) / max(total - warmup_steps, 1)
+            return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+        return 1.0
+
+    def _apply_freeze(self, module: nn.Module, *, frozen: bool) -> None:
+        patterns = self.config.frozen
+        if not patterns:
+            return
+        for name, param in module.named_parameters():
+            if any(fnmatch(name, p) for p in patterns):
+                param.requires_grad_(not frozen)
+
+    # -- checkpoints -----------------------------------------------------------------------
+    def _snapshot(self, module, optimizer, scheduler, generator) -> dict[str, Any]:  # type: ignore[no-untyped-def]
+        return {
+            "fingerprint": self.config.fingerprint,
+            "epoch": self.epoch,
+            "stopped": self.stop_training or self.epoch >= self.config.max_epochs,
+            "model": module.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            "rng_shuffle": generator.get_state(),
+            "history": self.history,
+            "best": dict(self.best),
+            "best_weights": self._best_weights,
+            "bad_epochs": self._bad_epochs,
+        }
+
+    def _restore(self, state, module, optimizer, scheduler, generator) -> None:  # type: ignore[no-untyped-def]
+        module.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        generator.set_state(state["rng_shuffle"])
+        self.epoch = int(state["epoch"])
+        self.history = list(state["history"])
+        self.best = dict(state["best"])
+        self._best_weights = state["best_weights"]
+        self._bad_epochs = int(state["bad_epochs"])
+        self.stop_training = bool(state["stopped"])
+
+
+def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    return {k: v.detach().to("cpu", copy=True) for k, v in state.items()}
+
+
+def _batch_len(batch: Mapping[str, Any]) -> int:
+    first = batch.get("y", batch.get("x"))
+    return len(first) if first is not None else 1
+
+
+def _on_device(data: TrainData, device: torch.device) -> TrainData:
+    """Move in-memory tensors to the GPU once instead of once per batch."""
+    if isinstance(data, TensorData) and device.type != "cpu":
+        return TensorData({k: v.to(device) for k, v in data.tensors.items()}, trim=data.trim)
+    return data
+

@@ -1,0 +1,114 @@
+"""What the text and image classifiers share: labels, stratified splits, probabilities."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.base import ClassifierMixin
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+
+from skbig.backends.base import Backend, TaskSpec
+from skbig.data.labels import check_classification_targets
+from skbig.engine.data import TrainData, iterate_batches
+from skbig.estimators.base import SkbigEstimator
+from skbig.exceptions import InvalidParameterError
+
+__all__ = ["SkbigClassifier"]
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class SkbigClassifier(ClassifierMixin, SkbigEstimator):
+    """Base of the classifiers; adds ``class_weight`` and probability outputs.
+
+    Parameters
+    ----------
+    class_weight : None, "balanced" or dict
+        Weights of the classes in the loss; "balanced" uses
+        ``n_samples / (n_classes * count(class))`` on the training split.
+    """
+
+    class_weight: str | dict[Any, float] | None = None
+
+    def _prepare_targets(self, y: Any, n_samples: int, backend: Backend) -> tuple[Any, TaskSpec]:
+        classes, encoded = check_classification_targets(y, n_samples)
+        if self.warm_start and hasattr(self, "classes_") and not np.array_equal(classes, self.classes_):
+            raise InvalidParameterError(
+                f"warm_start=True needs the same classes as the first fit: had {self.classes_.tolist()}, "
+                f"got {classes.tolist()}; set warm_start=False to start over"
+            )
+        if self.class_weight is not None and self.class_weight != "balanced":
+            if not isinstance(self.class_weight, Mapping):
+                raise InvalidParameterError(
+                    f"class_weight must be None, 'balanced' or a dict, got class_weight={self.class_weight!r}"
+                )
+            unknown = [c for c in self.class_weight if c not in set(classes.tolist())]
+            if unknown:
+                raise InvalidParameterError(f"class_weight names unknown classes {unknown}; classes: {classes.tolist()}")
+        self.classes_ = classes
+        return encoded, TaskSpec(self._task, len(classes))
+
+    def _split(self, targets: Any, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        fraction = self.validation_fraction
+        n_valid = int(np.ceil(n_samples * fraction)) if fraction > 0 else 0
+        if n_valid < 1 or n_samples - n_valid < 1:
+            return np.arange(n_samples), None
+        counts = np.bincount(targets)
+        stratify = counts[counts > 0].min() >= 2 and n_valid >= len(counts) and n_samples - n_valid >= len(counts)
+        splitter = (StratifiedShuffleSplit if stratify else ShuffleSplit)(
+            n_splits=1, test_size=n_valid, random_state=seed
+        )
+        train, valid = next(splitter.split(np.zeros(n_samples), targets))
+        return np.sort(train), np.sort(valid)
+
+    def _class_weight(self, targets: Any) -> torch.Tensor | None:
+        if self.class_weight is None:
+            return None
+        n_classes = len(self.classes_)
+        if self.class_weight == "balanced":
+            counts = np.bincount(np.asarray(targets, dtype=np.int64), minlength=n_classes).astype(float)
+            weights = np.where(counts > 0, len(targets) / (n_classes * np.maximum(counts, 1)), 1.0)
+        else:
+            weights = np.array([float(self.class_weight.get(c, 1.0)) for c in self.classes_.tolist()])  # type: ignore[union-attr]
+        return torch.tensor(weights, dtype=torch.float32)
+
+    def _evaluate(self, module: torch.nn.Module, data: TrainData) -> dict[str, float]:
+        loss_sum, correct, count = 0.0, 0, 0
+        device = next(module.parameters()).device
+        for batch in iterate_batches(data, 256, shuffle=False, num_workers=self.num_workers):
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+            logits = self._backend.predict_logits(module, batch).float()
+            loss_sum += float(F.cross_entropy(logits, batch["y"], reduction="sum"))
+            correct += int((logits.argmax(dim=1) == batch["y"]).sum())
+            count += len(batch["y"])
+        return {"valid_loss": loss_sum / count, "valid_score": correct / count}
+
+    # -- inference -------------------------------------------------------------------------
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Class probabilities, shape ``(n_samples, n_classes)``, columns in ``classes_`` order."""
+        return np.exp(self.predict_log_proba(X))
+
+    def predict_log_proba(self, X: Any) -> np.ndarray:
+        """Logarithm of :meth:`predict_proba` (computed in float64, so rows sum to 1)."""
+        chunks = self._forward_all(X, lambda module, batch: self._backend.predict_logits(module, batch).cpu())
+        logits = torch.cat(chunks).double()
+        return torch.log_softmax(logits, dim=1).numpy()
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Most probable class of each sample, as labels from ``classes_``."""
+        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+
+    def _fitted_json(self) -> dict[str, Any]:
+        from skbig.persistence import encode_labels
+
+        return {**super()._fitted_json(), "classes": encode_labels(self.classes_)}
+
+    def _restore_fitted(self, fitted, backend, weights) -> None:  # type: ignore[no-untyped-def]
+        from skbig.persistence import decode_labels
+
+        self.classes_ = decode_labels(fitted["classes"])
+        super()._restore_fitted(fitted, backend, weights)

@@ -1,0 +1,432 @@
+"""The scikit-learn facade shared by every skbig estimator.
+
+Parameters are declared once, as dataclass fields: the generated ``__init__``
+is keyword-only and only stores them, which is exactly scikit-learn's
+contract (``clone``, ``get_params`` and ``set_params`` work unchanged), and a
+task estimator adds its own fields by subclassing.  ``fit`` does the rest:
+validation, backend look-up, seeding, the validation split and a call into
+the one training engine.  Backend hyper-parameters are exposed to
+``get_params(deep=True)``/``set_params`` as ``backend_params__<name>`` so a
+GridSearchCV or Optuna space can tune them by name.
+"""
+
+from __future__ import annotations
+
+import abc
+import hashlib
+import json
+import math
+import numbers
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator
+from sklearn.utils import check_random_state
+
+from skbig.backends.base import Backend, TaskSpec
+from skbig.backends.registry import get_backend
+from skbig.engine.callbacks import Callback
+from skbig.engine.data import TrainData, iterate_batches, subset, to_device
+from skbig.engine.device import PRECISIONS, autocast, resolve_device, resolve_precision
+from skbig.engine.trainer import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainingConfig
+from skbig.exceptions import InvalidParameterError, NotFittedError
+
+__all__ = ["SkbigEstimator", "BACKEND_PARAMS_PREFIX"]
+
+BACKEND_PARAMS_PREFIX = "backend_params__"
+DEFAULT_PATIENCE = 5
+
+
+@dataclass(kw_only=True, eq=False, repr=False)
+class SkbigEstimator(BaseEstimator, abc.ABC):
+    """Parameters and training logic common to all skbig estimators.
+
+    Parameters
+    ----------
+    backend : str
+        Registered backend name (see :func:`skbig.list_backends`).
+    backend_params : dict, optional
+        Backend hyper-parameter overrides, e.g. ``{"embed_dim": 128}``; also
+        settable one by one as ``backend_params__embed_dim``.
+    max_epochs, batch_size, lr, weight_decay : optional
+        ``None`` takes the backend's recommended value.
+    optimizer : {"adamw", "adam", "sgd"}
+        SGD uses Nesterov momentum 0.9.
+    lr_schedule : {"constant", "cosine", "onecycle"}
+        Per-step schedule.
+    warmup : float
+        Fraction of all steps with a linear warm-up (onecycle defaults to 0.3).
+    grad_clip : float or None
+        Clip the global gradient norm to this value.
+    validation_fraction : float
+        Share of the training data held out (stratified for classifiers) to
+        score each epoch; 0 disables validation and early stopping.
+    early_stopping : bool or int
+        Stop when the validation score has not improved for this many epochs
+        (True means 5) and restore the best epoch's weights.
+    device : str
+        ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
+    precision : {"auto", "fp32", "bf16", "fp16"}
+        ``"auto"`` is bf16 autocast on CUDA GPUs that support it, fp32 elsewhere.
+    num_workers : int
+        DataLoader worker processes for data decoded from files.
+    callbacks : list of Callback, optional
+        Extra :class:`skbig.engine.callbacks.Callback` objects.
+    checkpoint_dir : str, optional
+        Write the full training state there after every epoch; a later ``fit``
+        with the same parameters and data resumes from the last epoch.
+    warm_start : bool
+        Continue from the fitted weights instead of starting over.
+    random_state : int, RandomState or None
+        Seed for initialisation, shuffling, dropout and the validation split.
+    verbose : int
+        0 is silent; 1 shows a progress bar.
+    """
+
+    _task: ClassVar[str] = ""
+
+    backend: str = "auto"
+    backend_params: dict[str, Any] | None = None
+    max_epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    weight_decay: float | None = None
+    optimizer: str = "adamw"
+    lr_schedule: str = "constant"
+    warmup: float = 0.0
+    grad_clip: float | None = 1.0
+    validation_fraction: float = 0.1
+    early_stopping: bool | int = True
+    device: str = "auto"
+    precision: str = "auto"
+    num_workers: int = 0
+    callbacks: list[Callback] | None = None
+    checkpoint_dir: str | None = None
+    warm_start: bool = False
+    random_state: int | np.random.RandomState | None = None
+    verbose: int = 0
+
+    # -- scikit-learn parameter plumbing ---------------------------------------------
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        params = super().get_params(deep=False)
+        if deep:
+            for key, value in self._backend_hyperparameters().items():
+                params[BACKEND_PARAMS_PREFIX + key] = value
+        return params
+
+    def set_params(self, **params: Any) -> SkbigEstimator:
+        nested = {
+            key[len(BACKEND_PARAMS_PREFIX) :]: params.pop(key)
+            for key in list(params)
+            if key.startswith(BACKEND_PARAMS_PREFIX)
+        }
+        if nested:
+            self.backend_params = {**(self.backend_params or {}), **nested}
+        super().set_params(**params)
+        return self
+
+    def _backend_hyperparameters(self) -> dict[str, Any]:
+        """Defaults of the chosen backend updated with ``backend_params``."""
+        overrides = dict(self.backend_params or {})
+        try:
+            cls = get_backend(self._backend_name(), self._task)
+        except Exception:  # noqa: BLE001 - listing params must never fail
+            return overrides
+        return {**cls.defaults, **overrides}
+
+    def _backend_name(self) -> str:
+        if self.backend == "auto":
+            from skbig.backends._auto import choose_backend
+
+            return choose_backend(self._task)
+        return self.backend
+
+    # -- task hooks (overridden by the task estimators) -----------------------------------
+    @abc.abstractmethod
+    def _check_X(self, X: Any, *, fitting: bool) -> Any:
+        """Validate ``X`` and return it as an indexable sequence (or array)."""
+
+    @abc.abstractmethod
+    def _prepare_targets(self, y: Any, n_samples: int, backend: Backend) -> tuple[Any, TaskSpec]:
+        """Validate and encode ``y``; record what is learned from it; return the task spec."""
+
+    @abc.abstractmethod
+    def _evaluate(self, module: torch.nn.Module, data: TrainData) -> dict[str, float]:
+        """Return ``{"valid_loss": ..., "valid_score": ...}`` (higher score is better)."""
+
+    def _split(self, targets: Any, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+        return _random_split(n_samples, self.validation_fraction, seed)
+
+    def _class_weight(self, targets: Any) -> torch.Tensor | None:
+        return None
+
+    # -- fit ----------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any = None) -> SkbigEstimator:
+        """Train on ``X`` and ``y``; see the class docstring for what is learned.
+
+        Returns
+        -------
+        self
+        """
+        self._check_params()
+        X = self._check_X(X, fitting=True)
+        continuing = self.warm_start and hasattr(self, "module_")
+        if continuing:
+            backend = self._backend
+        else:
+            backend = get_backend(self._backend_name(), self._task)(self.backend_params)
+        targets, spec = self._prepare_targets(y, len(X), backend)
+        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        device = resolve_device(self.device)
+        train_idx, valid_idx = self._split(targets, len(X), seed)
+        with torch.random.fork_rng(devices=_fork_devices(device)):
+            torch.manual_seed(seed)
+            if continuing:
+                module = self.module_
+            else:
+                backend.fit_preprocessing([X[i] for i in train_idx])
+                module = backend.build_module(spec)
+            data = backend.make_data(X, targets, train=True)
+            train_data = subset(data, train_idx)
+            valid_data = None
+            if valid_idx is not None:
+                valid_data = subset(backend.make_data(X, targets, train=False), valid_idx)
+            config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
+            self._backend = backend
+            trainer = Trainer(config, backend, self._evaluate)
+            try:
+                trainer.fit(module, train_data, valid_data)
+            finally:
+                self._store_fit(backend, module, spec, trainer, device, config)
+        return self
+
+    def _store_fit(self, backend, module, spec, trainer, device, config) -> None:  # type: ignore[no-untyped-def]
+        """Record fitted state; runs even when training raised, keeping the last good weights."""
+        self._backend = backend
+        self.backend_ = backend.name
+        self.module_ = module.eval()
+        self.spec_ = spec
+        self.history_ = list(trainer.history)
+        self.best_epoch_ = trainer.best["epoch"] if trainer.best["epoch"] else len(trainer.history)
+        self.device_ = str(device)
+        self.precision_ = config.precision
+        self.batch_size_ = config.batch_size
+
+    def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
+        defaults = backend.training_defaults
+        patience = _patience(self.early_stopping) if valid_data is not None else None
+        resolved = {
+            name: getattr(self, name) if getattr(self, name) is not None else defaults.get(name, fallback)
+            for name, fallback in (("max_epochs", 10), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 0.0))
+        }
+        return TrainingConfig(
+            max_epochs=int(resolved["max_epochs"]),
+            batch_size=int(resolved["batch_size"]),
+            lr=float(resolved["lr"]),
+            weight_decay=float(resolved["weight_decay"]),
+            device=device,
+            precision=resolve_precision(self.precision, device),
+            optimizer=self.optimizer,
+            lr_schedule=self.lr_schedule,
+            warmup=float(self.warmup),
+            grad_clip=self.grad_clip,
+            patience=patience,
+            num_workers=int(self.num_workers),
+            checkpoint_dir=self.checkpoint_dir,
+            fingerprint=self._fingerprint(X, targets) if self.checkpoint_dir else "",
+            callbacks=list(self.callbacks or ()),
+            verbose=bool(self.verbose),
+            seed=seed,
+            class_weight=self._class_weight([targets[i] for i in train_idx]),
+        )
+
+    # -- inference helpers ---------------------------------------------------------------
+    def _check_is_fitted(self) -> None:
+        if not hasattr(self, "module_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} instance is not fitted yet; call 'fit' with "
+                "appropriate arguments before using this estimator."
+            )
+
+    def _inference_device(self) -> torch.device:
+        device = torch.device(self.device_)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            device = torch.device("cpu")
+        return device
+
+    def _forward_all(self, X: Any, step: Any) -> list[Any]:
+        """Apply ``step(module, batch)`` to every batch of ``X`` in order; gather results."""
+        self._check_is_fitted()
+        X = self._check_X(X, fitting=False)
+        device = self._inference_device()
+        precision = self.precision_ if device.type == "cuda" else "fp32"
+        module = self.module_.to(device).eval()
+        data = self._backend.make_data(X, None, train=False)
+        outputs = []
+        with torch.inference_mode(), autocast(device, precision):
+            for batch in iterate_batches(
+                data, self.batch_size_ * 4, shuffle=False, num_workers=self.num_workers
+            ):
+                outputs.append(step(module, to_device(batch, device)))
+        return outputs
+
+    # -- persistence -------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the fitted model to ``path`` (safetensors + JSON, no pickle).
+
+        Reload it with :func:`skbig.load`.
+        """
+        from skbig.persistence import save
+
+        return save(self, path)
+
+    def _fitted_json(self) -> dict[str, Any]:
+        """Fitted facts beyond the weights, as JSON (extended by subclasses)."""
+        return {
+            "backend": self.backend_,
+            "spec": {"task": self.spec_.task, "n_outputs": self.spec_.n_outputs, "extra": dict(self.spec_.extra)},
+            "history": self.history_,
+            "best_epoch": self.best_epoch_,
+            "precision": self.precision_,
+            "batch_size": self.batch_size_,
+        }
+
+    def _restore_fitted(self, fitted: Mapping[str, Any], backend: Backend, weights: Mapping[str, torch.Tensor]) -> None:
+        spec = TaskSpec(**fitted["spec"])
+        module = backend.build_module(spec)
+        module.load_state_dict(dict(weights))
+        self._backend = backend
+        self.backend_ = fitted["backend"]
+        self.spec_ = spec
+        self.module_ = module.eval()
+        self.history_ = list(fitted["history"])
+        self.best_epoch_ = fitted["best_epoch"]
+        self.device_ = "cpu" if self.device == "auto" else str(resolve_device(self.device))
+        self.precision_ = fitted["precision"]
+        self.batch_size_ = int(fitted["batch_size"])
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickle weights as CPU tensors so a GPU-trained model loads on a CPU-only machine."""
+        state = dict(super().__getstate__())  # a copy: Python 3.11 returns __dict__ itself
+        module = state.pop("module_", None)
+        if module is not None:
+            state["_module_weights"] = {k: v.detach().cpu() for k, v in module.state_dict().items()}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        weights = state.pop("_module_weights", None)
+        super().__setstate__(state)
+        if weights is not None:
+            self._backend.pretrained = False
+            module = self._backend.build_module(self.spec_)
+            module.load_state_dict(weights)
+            self.module_ = module.eval()
+
+    # -- validation ----------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        _check_number("max_epochs", self.max_epochs, integer=True, low=0, allow_none=True)
+        _check_number("batch_size", self.batch_size, integer=True, low=1, allow_none=True)
+        _check_number("lr", self.lr, low=0, low_open=True, allow_none=True)
+        _check_number("weight_decay", self.weight_decay, low=0, allow_none=True)
+        _check_number("warmup", self.warmup, low=0, high=1)
+        _check_number("grad_clip", self.grad_clip, low=0, low_open=True, allow_none=True)
+        _check_number("validation_fraction", self.validation_fraction, low=0, high=1)
+        _check_number("num_workers", self.num_workers, integer=True, low=0)
+        _check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("precision", self.precision, PRECISIONS)
+        if not isinstance(self.backend, str):
+            raise InvalidParameterError(f"backend must be a str name, got backend={self.backend!r}")
+        if self.backend_params is not None and not isinstance(self.backend_params, Mapping):
+            raise InvalidParameterError(
+                f"backend_params must be a dict or None, got {type(self.backend_params).__name__}"
+            )
+        if not isinstance(self.early_stopping, (bool, numbers.Integral)) or self.early_stopping < 0:
+            raise InvalidParameterError(
+                "early_stopping must be True, False or a patience >= 1 (epochs), "
+                f"got early_stopping={self.early_stopping!r}"
+            )
+        for callback in self.callbacks or ():
+            if not isinstance(callback, Callback):
+                raise InvalidParameterError(
+                    f"callbacks must be skbig Callback instances, got {type(callback).__name__}"
+                )
+
+    def _fingerprint(self, X: Sequence[Any], targets: Any) -> str:
+        """Identify this fit (parameters and data) so a checkpoint is never resumed by another."""
+        ignored = {"callbacks", "verbose", "checkpoint_dir", "num_workers", "device", "warm_start"}
+        params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
+        digest.update(type(self).__name__.encode())
+        for item in X:
+            digest.update(_item_bytes(item))
+        digest.update(repr(_as_plain(targets)).encode())
+        return digest.hexdigest()
+
+
+def _item_bytes(item: Any) -> bytes:
+    if isinstance(item, np.ndarray):
+        return item.tobytes()
+    if isinstance(item, bytes):
+        return item
+    return str(item).encode("utf-8", "surrogatepass")
+
+
+def _as_plain(targets: Any) -> Any:
+    return targets.tolist() if isinstance(targets, np.ndarray) else targets
+
+
+def _patience(early_stopping: bool | int) -> int | None:
+    if isinstance(early_stopping, bool):
+        return DEFAULT_PATIENCE if early_stopping else None
+    return int(early_stopping) or None
+
+
+def _fork_devices(device: torch.device) -> list[int]:
+    if device.type == "cuda":
+        return [device.index if device.index is not None else torch.cuda.current_device()]
+    return []
+
+
+def _random_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
+    n_valid = int(math.ceil(n * fraction)) if fraction > 0 else 0
+    if n_valid < 1 or n - n_valid < 1:
+        return np.arange(n), None
+    order = np.random.RandomState(seed).permutation(n)
+    return np.sort(order[n_valid:]), np.sort(order[:n_valid])
+
+
+def _check_number(
+    name: str,
+    value: Any,
+    *,
+    integer: bool = False,
+    low: float | None = None,
+    high: float | None = None,
+    low_open: bool = False,
+    allow_none: bool = False,
+) -> None:
+    if value is None and allow_none:
+        return
+    kind = numbers.Integral if integer else numbers.Real
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise InvalidParameterError(
+            f"{name} must be {'an int' if integer else 'a number'}"
+            f"{' or None' if allow_none else ''}, got {name}={value!r}"
+        )
+    if not math.isfinite(value):
+        raise InvalidParameterError(f"{name} must be finite, got {name}={value!r}")
+    if low is not None and (value <= low if low_open else value < low):
+        raise InvalidParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {name}={value!r}")
+    if high is not None and value >= high:
+        raise InvalidParameterError(f"{name} must be < {high}, got {name}={value!r}")
+
+
+def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise InvalidParameterError(f"{name} must be one of {list(choices)}, got {name}={value!r}")
