@@ -15,7 +15,7 @@ from typing import Any, Union
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["TensorData", "DatasetData", "TrainData", "iterate_batches", "subset", "to_device"]
+__all__ = ["TensorData", "DatasetData", "TrainData", "iterate_batches", "set_epoch", "subset", "to_device"]
 
 Batch = dict[str, Any]
 
@@ -77,6 +77,16 @@ def subset(data: TrainData, index: Sequence[int]) -> TrainData:
         idx = torch.as_tensor(index, dtype=torch.long)
         return TensorData({k: v[idx] for k, v in data.tensors.items()}, trim=data.trim)
     return DatasetData(Subset(data.dataset, list(index)), data.collate)
+
+
+def set_epoch(data: TrainData, epoch: int) -> None:
+    """Tell a Dataset with per-epoch randomness (augmentation) which epoch starts."""
+    dataset = getattr(data, "dataset", None)
+    while isinstance(dataset, Subset):
+        dataset = dataset.dataset
+    hook = getattr(dataset, "set_epoch", None)
+    if callable(hook):
+        hook(epoch)
 
 
 def iterate_batches(

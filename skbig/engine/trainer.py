@@ -22,7 +22,7 @@ from torch import nn
 
 from skbig.engine import _checkpoint
 from skbig.engine.callbacks import Callback, ProgressBar
-from skbig.engine.data import TensorData, TrainData, iterate_batches, to_device
+from skbig.engine.data import TensorData, TrainData, iterate_batches, set_epoch, to_device
 from skbig.engine.device import autocast
 from skbig.exceptions import InvalidParameterError, NumericalError
 
@@ -143,6 +143,7 @@ class Trainer:
         module.train()
         total, count = torch.zeros((), device=cfg.device), 0
         class_weight = cfg.class_weight.to(cfg.device) if cfg.class_weight is not None else None
+        set_epoch(train_data, self.epoch)
         batches = iterate_batches(
             train_data, cfg.batch_size, shuffle=True, generator=generator, num_workers=cfg.num_workers
         )

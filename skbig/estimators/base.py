@@ -86,6 +86,18 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         Seed for initialisation, shuffling, dropout and the validation split.
     verbose : int
         0 is silent; 1 shows a progress bar.
+    pretrained : bool or str
+        For backends with pretrained weights: True loads the backend's default
+        weights, a path loads weights from there, False starts from random
+        initialisation.  Scratch backends ignore it.
+    freeze : None, "backbone" or list of str
+        Parameters not trained at first: the backend's backbone, or the
+        parameter names matching these glob patterns.
+    unfreeze_at : int or None
+        Epoch (0-based) from which frozen parameters train too; None keeps
+        them frozen for the whole fit.
+    backbone_lr_mult : float
+        Discriminative learning rate: backbone parameters use ``lr * backbone_lr_mult``.
     """
 
     _task: ClassVar[str] = ""
@@ -110,6 +122,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     warm_start: bool = False
     random_state: int | np.random.RandomState | None = None
     verbose: int = 0
+    pretrained: bool | str = True
+    freeze: str | list[str] | None = None
+    unfreeze_at: int | None = None
+    backbone_lr_mult: float = 1.0
 
     # -- scikit-learn parameter plumbing ---------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -189,6 +205,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             if continuing:
                 module = self.module_
             else:
+                backend.pretrained = self.pretrained if backend.uses_pretrained_weights else False
                 backend.fit_preprocessing([X[i] for i in train_idx])
                 module = backend.build_module(spec)
             data = backend.make_data(X, targets, train=True)
@@ -197,6 +214,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             if valid_idx is not None:
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx)
             config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
+            config.backbone = backend.backbone_parameter_names(module)
+            config.frozen = _frozen_patterns(self.freeze, config.backbone)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -243,6 +262,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             verbose=bool(self.verbose),
             seed=seed,
             class_weight=self._class_weight([targets[i] for i in train_idx]),
+            unfreeze_at=self.unfreeze_at,
+            backbone_lr_mult=float(self.backbone_lr_mult),
         )
 
     # -- inference helpers ---------------------------------------------------------------
@@ -351,6 +372,17 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 "early_stopping must be True, False or a patience >= 1 (epochs), "
                 f"got early_stopping={self.early_stopping!r}"
             )
+        _check_number("backbone_lr_mult", self.backbone_lr_mult, low=0, low_open=True)
+        _check_number("unfreeze_at", self.unfreeze_at, integer=True, low=0, allow_none=True)
+        if not (self.freeze is None or self.freeze == "backbone" or _is_str_list(self.freeze)):
+            raise InvalidParameterError(
+                "freeze must be None, 'backbone' or a list of parameter-name glob patterns, "
+                f"got freeze={self.freeze!r}"
+            )
+        if not isinstance(self.pretrained, (bool, str, os.PathLike)):
+            raise InvalidParameterError(
+                f"pretrained must be True, False or a path, got pretrained={self.pretrained!r}"
+            )
         for callback in self.callbacks or ():
             if not isinstance(callback, Callback):
                 raise InvalidParameterError(
@@ -367,6 +399,18 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             digest.update(_item_bytes(item))
         digest.update(repr(_as_plain(targets)).encode())
         return digest.hexdigest()
+
+
+def _is_str_list(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
+
+
+def _frozen_patterns(freeze: str | list[str] | None, backbone: list[str]) -> list[str]:
+    if freeze is None:
+        return []
+    if freeze == "backbone":
+        return list(backbone)
+    return list(freeze)
 
 
 def _item_bytes(item: Any) -> bytes:
