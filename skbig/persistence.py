@@ -191,5 +191,3 @@ def decode_labels(data: Mapping[str, Any]) -> np.ndarray:
     if dtype.kind not in "biufUO":
         raise PersistenceError(f"unsupported label dtype {dtype}")
     return np.asarray(data["values"], dtype=dtype)
-
-

@@ -100,8 +100,7 @@ class Backend(abc.ABC):
         if unknown:
             raise InvalidParameterError(
                 f"backend {self.name!r} has no hyper-parameter(s) {unknown}; "
-                f"valid: {sorted(self.defaults)}"
-                + _suggest(unknown[0], self.defaults)
+                f"valid: {sorted(self.defaults)}" + _suggest(unknown[0], self.defaults)
             )
         self.params: dict[str, Any] = {**self.defaults, **params}
         #: Where ``build_module`` takes weights from: True (the default
@@ -126,9 +125,7 @@ class Backend(abc.ABC):
         """Restore what :meth:`get_state` returned (used by ``skbig.load``)."""
 
     @abc.abstractmethod
-    def make_data(
-        self, X: Sequence[Any], targets: Any = None, *, train: bool = False
-    ) -> TrainData:
+    def make_data(self, X: Sequence[Any], targets: Any = None, *, train: bool = False) -> TrainData:
         """Turn validated inputs (and encoded targets) into batches for the engine.
 
         Return :class:`skbig.engine.data.TensorData` when everything fits in
@@ -187,9 +184,18 @@ class TextClassificationBackend(_ClassificationMixin, Backend):
 
 
 class ImageClassificationBackend(_ClassificationMixin, Backend):
-    """Base for image classification backends: ``X`` items are decodable images."""
+    """Base for image classification backends: ``X`` items are decodable images.
+
+    ``X`` reaches :meth:`make_data` as :func:`skbig.data.image.check_image_inputs`
+    returns it: a float32 ``(n, H, W, C)`` array in [0, 1], or a list of
+    paths, bytes, PIL images and single arrays.  The estimator sets
+    :attr:`augment` (its ``augment`` parameter) before every :meth:`make_data`
+    call; a backend augments training data only when it is not ``None``.
+    """
 
     task = "image-classification"
+    #: ``"auto"``, ``"crop+flip"`` or ``None``; set by the estimator before ``make_data``.
+    augment: str | None = "auto"
 
 
 class SpeechRecognitionBackend(Backend):
@@ -197,9 +203,17 @@ class SpeechRecognitionBackend(Backend):
 
     The default implementation is CTC: ``forward`` returns
     ``(log_probs (B, T, V), out_lengths)`` and the blank has id 0.
+
+    Items of ``X`` reach :meth:`make_data` as 1-D waveform arrays, file paths
+    or file bytes.  Arrays carry no rate of their own: the estimator sets
+    :attr:`input_sample_rate` (its ``sample_rate`` parameter) before every
+    :meth:`make_data` call, and the backend resamples from it.
     """
 
     task = "speech-recognition"
+    #: Rate in Hz of the array items of ``X``; set by the estimator before
+    #: ``make_data`` (``None`` when ``X`` holds only paths and bytes).
+    input_sample_rate: int | None = None
 
     def forward(self, module: nn.Module, batch: Mapping[str, Any]) -> Any:
         return module(batch["x"], batch["x_lengths"])
@@ -230,9 +244,7 @@ class SpeechRecognitionBackend(Backend):
         """Number of output tokens, blank included: the module's last dimension."""
 
     @abc.abstractmethod
-    def decode(
-        self, module: nn.Module, batch: Mapping[str, Any], *, beam_size: int = 1
-    ) -> list[str]:
+    def decode(self, module: nn.Module, batch: Mapping[str, Any], *, beam_size: int = 1) -> list[str]:
         """Return the transcript of each item of ``batch``."""
 
 

@@ -8,15 +8,14 @@ without spaces, where token bigrams are character bigrams.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from skbig.backends.base import TaskSpec, TextClassificationBackend
-from skbig.data.text import Vocabulary, pad_sequences, tokenize
-from skbig.engine.data import TensorData
+from skbig.backends._text_common import VocabularyBackend
+from skbig.backends.base import TaskSpec
+from skbig.data.text import tokenize
 
 __all__ = ["FastTextBackend", "FastTextModule", "fasttext_features"]
 
@@ -53,13 +52,13 @@ class FastTextModule(nn.Module):
         return self.head(self.dropout(self.embedding(x)))
 
 
-class FastTextBackend(TextClassificationBackend):
+class FastTextBackend(VocabularyBackend):
     """Built-in fast text baseline; see the module docstring.
 
     Hyper-parameters: ``embed_dim``, ``word_ngrams`` (1 = words only),
     ``min_char_ngram``/``max_char_ngram`` (0 disables character n-grams),
     ``min_count``, ``max_features``, ``max_length`` (features kept per text)
-    and ``dropout``.
+    and ``dropout``.  Features never seen in training are ignored.
     """
 
     name = "fasttext"
@@ -74,12 +73,10 @@ class FastTextBackend(TextClassificationBackend):
         "dropout": 0.2,
     }
     training_defaults = {"lr": 5e-3, "batch_size": 16, "max_epochs": 30, "weight_decay": 0.0}
+    vocabulary_params = ("min_count", "max_features")
+    drop_unknown = True
 
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        super().__init__(params)
-        self.vocabulary: Vocabulary | None = None
-
-    def _features(self, text: str) -> list[str]:
+    def tokens(self, text: str) -> list[str]:
         p = self.params
         return fasttext_features(
             text,
@@ -88,31 +85,10 @@ class FastTextBackend(TextClassificationBackend):
             max_char_ngram=int(p["max_char_ngram"]),
         )
 
-    def fit_preprocessing(self, X: Sequence[str]) -> None:
-        vocab = Vocabulary(min_count=int(self.params["min_count"]), max_size=int(self.params["max_features"]))
-        self.vocabulary = vocab.fit(self._features(t) for t in X)
-
-    def get_state(self) -> dict[str, Any]:
-        assert self.vocabulary is not None
-        return {"vocabulary": self.vocabulary.to_json()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.vocabulary = Vocabulary.from_json(state["vocabulary"])
-
-    def make_data(self, X: Sequence[str], targets: Any = None, *, train: bool = False) -> TensorData:
-        assert self.vocabulary is not None, "fit_preprocessing must run first"
-        ids = [self.vocabulary.encode(self._features(t), drop_unknown=True) for t in X]
-        x, lengths = pad_sequences(ids, int(self.params["max_length"]))
-        tensors = {"x": x, "lengths": lengths}
-        if targets is not None:
-            tensors["y"] = torch.as_tensor(targets, dtype=torch.long)
-        return TensorData(tensors, trim=("x", "lengths"))
-
     def build_module(self, spec: TaskSpec) -> nn.Module:
-        assert self.vocabulary is not None
-        return FastTextModule(
-            len(self.vocabulary), int(self.params["embed_dim"]), spec.n_outputs, float(self.params["dropout"])
-        )
+        p = self.params
+        vocab_size = len(self._fitted_vocabulary())
+        return FastTextModule(vocab_size, int(p["embed_dim"]), spec.n_outputs, float(p["dropout"]))
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:

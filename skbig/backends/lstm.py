@@ -8,16 +8,15 @@ unknown id, which therefore gets trained and stands for unseen words later.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Any
 
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from skbig.backends.base import TaskSpec, TextClassificationBackend
-from skbig.data.text import Vocabulary, pad_sequences, tokenize
-from skbig.engine.data import TensorData
+from skbig.backends._text_common import VocabularyBackend
+from skbig.backends.base import TaskSpec
+from skbig.data.text import tokenize
 
 __all__ = ["LSTMBackend", "LSTMModule"]
 
@@ -26,7 +25,13 @@ class LSTMModule(nn.Module):
     """Embedding -> BiLSTM -> concatenated max and mean pooling -> Linear."""
 
     def __init__(
-        self, vocab_size: int, embed_dim: int, hidden_size: int, num_layers: int, n_classes: int, dropout: float
+        self,
+        vocab_size: int,
+        embed_dim: int,
+        hidden_size: int,
+        num_layers: int,
+        n_classes: int,
+        dropout: float,
     ) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, embed_dim, padding_idx=0)
@@ -53,7 +58,7 @@ class LSTMModule(nn.Module):
         return self.head(self.dropout(torch.cat([maxed, mean], dim=1)))
 
 
-class LSTMBackend(TextClassificationBackend):
+class LSTMBackend(VocabularyBackend):
     """Built-in recurrent text classifier; see the module docstring."""
 
     name = "lstm"
@@ -68,35 +73,13 @@ class LSTMBackend(TextClassificationBackend):
     }
     training_defaults = {"lr": 2e-3, "batch_size": 32, "max_epochs": 15, "weight_decay": 0.0}
 
-    def __init__(self, params: dict[str, Any] | None = None) -> None:
-        super().__init__(params)
-        self.vocabulary: Vocabulary | None = None
-
-    def fit_preprocessing(self, X: Sequence[str]) -> None:
-        vocab = Vocabulary(min_count=int(self.params["min_count"]), max_size=int(self.params["max_vocab"]))
-        self.vocabulary = vocab.fit(tokenize(t) for t in X)
-
-    def get_state(self) -> dict[str, Any]:
-        assert self.vocabulary is not None
-        return {"vocabulary": self.vocabulary.to_json()}
-
-    def set_state(self, state: dict[str, Any]) -> None:
-        self.vocabulary = Vocabulary.from_json(state["vocabulary"])
-
-    def make_data(self, X: Sequence[str], targets: Any = None, *, train: bool = False) -> TensorData:
-        assert self.vocabulary is not None, "fit_preprocessing must run first"
-        ids = [self.vocabulary.encode(tokenize(t)) for t in X]
-        x, lengths = pad_sequences(ids, int(self.params["max_length"]))
-        tensors = {"x": x, "lengths": lengths}
-        if targets is not None:
-            tensors["y"] = torch.as_tensor(targets, dtype=torch.long)
-        return TensorData(tensors, trim=("x", "lengths"))
+    def tokens(self, text: str) -> list[str]:
+        return tokenize(text)
 
     def build_module(self, spec: TaskSpec) -> nn.Module:
-        assert self.vocabulary is not None
         p = self.params
         return LSTMModule(
-            len(self.vocabulary),
+            len(self._fitted_vocabulary()),
             int(p["embed_dim"]),
             int(p["hidden_size"]),
             int(p["num_layers"]),

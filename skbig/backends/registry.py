@@ -117,7 +117,7 @@ class _Registry:
             try:
                 cls = entry.target if entry.target is not None else _import(entry.source)
                 _validate(cls, entry.name)
-            except Exception as exc:  # noqa: BLE001 - isolate every plugin failure
+            except Exception as exc:
                 reason = f"{type(exc).__name__}: {exc}"
                 self._errors[entry.name] = reason
                 raise PluginError(
@@ -191,7 +191,7 @@ def list_backends(task: str | None = None) -> list[BackendInfo]:
     rows = []
     blocked = _REGISTRY.blocked()
     for name, entry in sorted(_REGISTRY.entries().items()):
-        common = dict(
+        common: dict[str, Any] = dict(
             name=name, distribution=entry.distribution, version=entry.version, source=entry.source
         )
         if name in blocked:
@@ -200,15 +200,11 @@ def list_backends(task: str | None = None) -> list[BackendInfo]:
         try:
             cls = _REGISTRY.load(entry)
         except PluginError:
-            rows.append(
-                BackendInfo(task=None, status="broken", error=_REGISTRY._errors.get(name), **common)
-            )
+            rows.append(BackendInfo(task=None, status="broken", error=_REGISTRY._errors.get(name), **common))
             continue
         if task is None or cls.task == task:
             rows.append(
-                BackendInfo(
-                    task=cls.task, status="ok", pretrained=cls.uses_pretrained_weights, **common
-                )
+                BackendInfo(task=cls.task, status="ok", pretrained=cls.uses_pretrained_weights, **common)
             )
     return sorted(rows, key=lambda r: (r.task or "~", r.name))
 
@@ -232,8 +228,7 @@ def get_backend(name: str, task: str | None = None) -> type[Backend]:
     cls = _REGISTRY.load(entries[name])
     if task is not None and cls.task != task:
         raise BackendNotFoundError(
-            f"backend {name!r} is for {cls.task}, not {task}; "
-            f"{task} backends: {_names_for(task, entries)}"
+            f"backend {name!r} is for {cls.task}, not {task}; {task} backends: {_names_for(task, entries)}"
         )
     return cls
 
@@ -258,9 +253,8 @@ def _unknown_message(name: object, task: str | None, entries: dict[str, _Entry])
     close = difflib.get_close_matches(str(name), installed, n=1)
     hint = f"did you mean {close[0]!r}? " if close else ""
     what = f"{task} backend" if task else "backend"
-    return (
-        f"unknown {what} {name!r}; {hint}installed: {installed}"
-        + (f"; broken: {broken} (see `skbig plugins`)" if broken else "")
+    return f"unknown {what} {name!r}; {hint}installed: {installed}" + (
+        f"; broken: {broken} (see `skbig plugins`)" if broken else ""
     )
 
 

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import numpy as np
+from sklearn.exceptions import DataConversionWarning
 
 from skbig.exceptions import InputTypeError, InvalidInputError
 
@@ -30,6 +32,12 @@ def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np
         y = y.to_numpy()
     labels = np.asarray(y, dtype=object) if not isinstance(y, np.ndarray) else y
     if labels.ndim == 2 and labels.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected; change the shape of y "
+            "to (n_samples,), for example using ravel()",
+            DataConversionWarning,
+            stacklevel=3,
+        )
         labels = labels[:, 0]
     if labels.ndim != 1:
         raise InputTypeError(
@@ -53,8 +61,25 @@ def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np
     except TypeError as exc:
         kinds = sorted({type(v).__name__ for v in labels})
         raise InputTypeError(f"y mixes label types {kinds}; use one type for all labels") from exc
+    if classes.dtype == object:
+        classes = _plain_dtype(classes)
     if len(classes) < 2:
         raise InvalidInputError(
             f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
         )
     return classes, encoded.astype(np.int64).ravel()
+
+
+def _plain_dtype(classes: np.ndarray) -> np.ndarray:
+    """Give labels that came in a list their natural dtype (int, float, bool, str).
+
+    Lists are read as ``object`` so that mixed types are caught rather than
+    coerced; once they are known to be one kind, an ``object`` array of ints
+    would make ``predict`` return labels that sklearn's metrics call
+    "unknown" targets.
+    """
+    kinds = {type(v.item() if isinstance(v, np.generic) else v) for v in classes}
+    for plain in (bool, int, float, str):
+        if kinds == {plain}:
+            return np.asarray(classes.tolist())
+    return classes

@@ -23,8 +23,7 @@ __all__ = ["check_texts", "tokenize", "Vocabulary", "PAD_ID", "UNK_ID"]
 # Scripts that do not separate words with spaces: Thai, Lao, Myanmar, Khmer,
 # Hiragana, Katakana, CJK ideographs (with extension A and compatibility).
 _NO_SPACE = (
-    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"
-    "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+    "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 )
 _TOKEN_RE = re.compile(rf"[{_NO_SPACE}]|[^\W{_NO_SPACE}]+|[^\w\s]")
 
@@ -61,9 +60,7 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
             )
         X = X.tolist()
     elif not isinstance(X, Sequence):
-        raise InputTypeError(
-            f"{name} must be a list, array or Series of strings, got {type(X).__name__}"
-        )
+        raise InputTypeError(f"{name} must be a list, array or Series of strings, got {type(X).__name__}")
     texts = list(X)
     if not texts:
         raise InvalidInputError(f"{name} is empty: at least one text is required")
@@ -74,9 +71,7 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
             raise InvalidInputError(
                 f"{name}[{index}] is a missing value ({item!r}); drop it or fill it with a string"
             )
-        raise InputTypeError(
-            f"{name}[{index}] must be a str, got {type(item).__name__} ({item!r:.50})"
-        )
+        raise InputTypeError(f"{name}[{index}] must be a str, got {type(item).__name__} ({item!r:.50})")
     return texts
 
 

@@ -55,10 +55,9 @@ def load(directory: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] 
         return None
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - any decoding failure means unusable
+    except Exception as exc:
         raise CheckpointError(
-            f"checkpoint {str(path)!r} cannot be read ({exc}); delete it or choose another "
-            "checkpoint_dir"
+            f"checkpoint {str(path)!r} cannot be read ({exc}); delete it or choose another checkpoint_dir"
         ) from exc
     if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
         raise CheckpointError(

@@ -32,9 +32,7 @@ class TensorData:
         item of each batch, so short batches do not pay for long padding.
     """
 
-    def __init__(
-        self, tensors: Mapping[str, torch.Tensor], *, trim: tuple[str, str] | None = None
-    ) -> None:
+    def __init__(self, tensors: Mapping[str, torch.Tensor], *, trim: tuple[str, str] | None = None) -> None:
         sizes = {k: len(v) for k, v in tensors.items()}
         if len(set(sizes.values())) > 1:
             raise ValueError(f"all tensors must have the same length, got {sizes}")
@@ -68,7 +66,7 @@ class DatasetData:
         return len(self.dataset)  # type: ignore[arg-type]
 
 
-TrainData = Union[TensorData, DatasetData]
+TrainData = Union[TensorData, DatasetData]  # noqa: UP007 - a runtime alias must work on 3.10
 
 
 def subset(data: TrainData, index: Sequence[int]) -> TrainData:

@@ -41,9 +41,7 @@ def resolve_device(device: str | torch.device) -> torch.device:
 def resolve_precision(precision: str, device: torch.device) -> str:
     """``"auto"`` means bf16 autocast on CUDA GPUs that support it, fp32 elsewhere."""
     if precision not in PRECISIONS:
-        raise InvalidParameterError(
-            f"precision must be one of {PRECISIONS}, got precision={precision!r}"
-        )
+        raise InvalidParameterError(f"precision must be one of {PRECISIONS}, got precision={precision!r}")
     if precision == "auto":
         if device.type == "cuda" and torch.cuda.is_bf16_supported():
             return "bf16"

@@ -84,6 +84,7 @@ class Trainer:
         self.steps_per_epoch = 0
         self.history: list[dict[str, Any]] = []
         self.stop_training = False
+        self.module: nn.Module | None = None
         self.best: dict[str, Any] = {"epoch": None, "score": -math.inf, "loss": math.inf}
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._bad_epochs = 0
@@ -95,7 +96,7 @@ class Trainer:
         """Run the loop (resuming from ``checkpoint_dir`` when it holds this fit)."""
         cfg = self.config
         device = cfg.device
-        module.to(device)
+        self.module = module.to(device)
         train_data = _on_device(train_data, device)
         valid_data = _on_device(valid_data, device) if valid_data is not None else None
         self.steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
@@ -164,7 +165,7 @@ class Trainer:
             count += n
             if self.callbacks:
                 for cb in self.callbacks:
-                    cb.on_batch_end(self, batch_index=index, loss=float(loss))
+                    cb.on_batch_end(self, batch_index=index, loss=float(loss.detach()))
         record: dict[str, Any] = {
             "epoch": self.epoch + 1,
             "train_loss": float(total) / max(count, 1),
@@ -181,7 +182,7 @@ class Trainer:
     def _check_finite(self, value: torch.Tensor, index: int, what: str = "loss") -> None:
         if not torch.isfinite(value).all():
             raise NumericalError(
-                f"training {what} became {float(value)} at epoch {self.epoch + 1}, batch {index}; "
+                f"training {what} became {float(value.detach())} at epoch {self.epoch + 1}, batch {index}; "
                 "the weights from before that step were kept. Lower lr, enable grad_clip "
                 "or check the inputs for extreme values."
             )
@@ -230,9 +231,7 @@ class Trainer:
             return torch.optim.Adam(param_groups, lr=cfg.lr)
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
-        raise InvalidParameterError(
-            f"optimizer must be one of {OPTIMIZERS}, got optimizer={cfg.optimizer!r}"
-        )
+        raise InvalidParameterError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={cfg.optimizer!r}")
 
     def _lr_factor(self, step: int) -> float:
         """Multiplier of the base lr at optimisation step ``step`` (per-step schedule)."""
@@ -308,4 +307,3 @@ def _on_device(data: TrainData, device: torch.device) -> TrainData:
     if isinstance(data, TensorData) and device.type != "cpu":
         return TensorData({k: v.to(device) for k, v in data.tensors.items()}, trim=data.trim)
     return data
-

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
 
-from skbig.backends.base import Backend, TaskSpec
+from skbig.backends.base import Backend, TaskSpec, _ClassificationMixin
 from skbig.data.labels import check_classification_targets
 from skbig.engine.data import TrainData, iterate_batches
 from skbig.estimators.base import SkbigEstimator
@@ -33,6 +33,11 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
     """
 
     class_weight: str | dict[Any, float] | None = None
+    classes_: np.ndarray = field(init=False, repr=False, compare=False)  # fitted
+
+    @property
+    def _classification_backend(self) -> _ClassificationMixin:
+        return self._backend  # type: ignore[return-value]
 
     def _prepare_targets(self, y: Any, n_samples: int, backend: Backend) -> tuple[Any, TaskSpec]:
         classes, encoded = check_classification_targets(y, n_samples)
@@ -48,7 +53,9 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
                 )
             unknown = [c for c in self.class_weight if c not in set(classes.tolist())]
             if unknown:
-                raise InvalidParameterError(f"class_weight names unknown classes {unknown}; classes: {classes.tolist()}")
+                raise InvalidParameterError(
+                    f"class_weight names unknown classes {unknown}; classes: {classes.tolist()}"
+                )
         self.classes_ = classes
         return encoded, TaskSpec(self._task, len(classes))
 
@@ -58,7 +65,9 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         if n_valid < 1 or n_samples - n_valid < 1:
             return np.arange(n_samples), None
         counts = np.bincount(targets)
-        stratify = counts[counts > 0].min() >= 2 and n_valid >= len(counts) and n_samples - n_valid >= len(counts)
+        stratify = (
+            counts[counts > 0].min() >= 2 and n_valid >= len(counts) and n_samples - n_valid >= len(counts)
+        )
         splitter = (StratifiedShuffleSplit if stratify else ShuffleSplit)(
             n_splits=1, test_size=n_valid, random_state=seed
         )
@@ -81,7 +90,7 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         device = next(module.parameters()).device
         for batch in iterate_batches(data, 256, shuffle=False, num_workers=self.num_workers):
             batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            logits = self._backend.predict_logits(module, batch).float()
+            logits = self._classification_backend.predict_logits(module, batch).float()
             loss_sum += float(F.cross_entropy(logits, batch["y"], reduction="sum"))
             correct += int((logits.argmax(dim=1) == batch["y"]).sum())
             count += len(batch["y"])
@@ -94,13 +103,14 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba` (computed in float64, so rows sum to 1)."""
-        chunks = self._forward_all(X, lambda module, batch: self._backend.predict_logits(module, batch).cpu())
+        chunks = self._forward_all(X, lambda module, batch: self._classification_backend.predict_logits(module, batch).cpu())
         logits = torch.cat(chunks).double()
         return torch.log_softmax(logits, dim=1).numpy()
 
     def predict(self, X: Any) -> np.ndarray:
         """Most probable class of each sample, as labels from ``classes_``."""
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
 
     def _fitted_json(self) -> dict[str, Any]:
         from skbig.persistence import encode_labels

@@ -19,7 +19,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -101,6 +101,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     """
 
     _task: ClassVar[str] = ""
+    # Fitted state (set by ``fit`` or ``skbig.load``); init=False keeps them out of the parameters.
+    _backend: Backend = field(init=False, repr=False, compare=False)
+    module_: torch.nn.Module = field(init=False, repr=False, compare=False)
 
     backend: str = "auto"
     backend_params: dict[str, Any] | None = None
@@ -148,10 +151,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
 
     def _backend_hyperparameters(self) -> dict[str, Any]:
         """Defaults of the chosen backend updated with ``backend_params``."""
-        overrides = dict(self.backend_params or {})
+        overrides = dict(self.backend_params) if isinstance(self.backend_params, Mapping) else {}
         try:
             cls = get_backend(self._backend_name(), self._task)
-        except Exception:  # noqa: BLE001 - listing params must never fail
+        except Exception:
             return overrides
         return {**cls.defaults, **overrides}
 
@@ -209,10 +212,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 backend.fit_preprocessing([X[i] for i in train_idx])
                 module = backend.build_module(spec)
             data = backend.make_data(X, targets, train=True)
-            train_data = subset(data, train_idx)
+            train_data = subset(data, train_idx.tolist())
             valid_data = None
             if valid_idx is not None:
-                valid_data = subset(backend.make_data(X, targets, train=False), valid_idx)
+                valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
             config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(self.freeze, config.backbone)
@@ -241,7 +244,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         patience = _patience(self.early_stopping) if valid_data is not None else None
         resolved = {
             name: getattr(self, name) if getattr(self, name) is not None else defaults.get(name, fallback)
-            for name, fallback in (("max_epochs", 10), ("batch_size", 32), ("lr", 1e-3), ("weight_decay", 0.0))
+            for name, fallback in (
+                ("max_epochs", 10),
+                ("batch_size", 32),
+                ("lr", 1e-3),
+                ("weight_decay", 0.0),
+            )
         }
         return TrainingConfig(
             max_epochs=int(resolved["max_epochs"]),
@@ -310,14 +318,20 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         """Fitted facts beyond the weights, as JSON (extended by subclasses)."""
         return {
             "backend": self.backend_,
-            "spec": {"task": self.spec_.task, "n_outputs": self.spec_.n_outputs, "extra": dict(self.spec_.extra)},
+            "spec": {
+                "task": self.spec_.task,
+                "n_outputs": self.spec_.n_outputs,
+                "extra": dict(self.spec_.extra),
+            },
             "history": self.history_,
             "best_epoch": self.best_epoch_,
             "precision": self.precision_,
             "batch_size": self.batch_size_,
         }
 
-    def _restore_fitted(self, fitted: Mapping[str, Any], backend: Backend, weights: Mapping[str, torch.Tensor]) -> None:
+    def _restore_fitted(
+        self, fitted: Mapping[str, Any], backend: Backend, weights: Mapping[str, torch.Tensor]
+    ) -> None:
         spec = TaskSpec(**fitted["spec"])
         module = backend.build_module(spec)
         module.load_state_dict(dict(weights))
@@ -405,7 +419,7 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
 
-def _frozen_patterns(freeze: str | list[str] | None, backbone: list[str]) -> list[str]:
+def _frozen_patterns(freeze: str | list[str] | None, backbone: Sequence[str]) -> list[str]:
     if freeze is None:
         return []
     if freeze == "backbone":
@@ -438,7 +452,7 @@ def _fork_devices(device: torch.device) -> list[int]:
 
 
 def _random_split(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-    n_valid = int(math.ceil(n * fraction)) if fraction > 0 else 0
+    n_valid = math.ceil(n * fraction) if fraction > 0 else 0
     if n_valid < 1 or n - n_valid < 1:
         return np.arange(n), None
     order = np.random.RandomState(seed).permutation(n)
@@ -465,6 +479,7 @@ def _check_number(
         )
     if not math.isfinite(value):
         raise InvalidParameterError(f"{name} must be finite, got {name}={value!r}")
+    value = float(value)
     if low is not None and (value <= low if low_open else value < low):
         raise InvalidParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {name}={value!r}")
     if high is not None and value >= high:

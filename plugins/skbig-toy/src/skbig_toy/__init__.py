@@ -1,0 +1,1 @@
+"""skbig-toy: a minimal backend plugin for skbig (see README.md)."""

@@ -1,0 +1,110 @@
+"""Checkpoints: resume after a real SIGKILL, atomic writes, refusal to mix runs."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+
+from skbig import TextClassifier
+from skbig.engine import _checkpoint
+from skbig.exceptions import CheckpointError
+
+# The child fits on the bundled SMS sample and SIGKILLs itself in the middle of
+# epoch `kill_epoch`, after the checkpoint of the previous epoch was written.
+CHILD = textwrap.dedent(
+    """
+    import os, signal, sys
+    from skbig import TextClassifier
+    from skbig.datasets import load_sms_spam_sample
+    from skbig.engine.callbacks import Callback
+
+    class KillMidEpoch(Callback):
+        def __init__(self, epoch):
+            self.epoch = epoch
+        def on_batch_end(self, trainer, *, batch_index, loss):
+            if trainer.epoch + 1 == self.epoch and batch_index == 3:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+    texts, labels = load_sms_spam_sample()
+    params = dict(max_epochs=5, early_stopping=False, random_state=0, checkpoint_dir=sys.argv[1])
+    kill_epoch = int(sys.argv[2])
+    TextClassifier(**params, callbacks=[KillMidEpoch(kill_epoch)]).fit(texts[:300], labels[:300])
+    """
+)
+
+
+def _fit_params(checkpoint_dir=None):
+    return dict(max_epochs=5, early_stopping=False, random_state=0, checkpoint_dir=checkpoint_dir)
+
+
+@pytest.fixture(scope="module")
+def sample300():
+    from skbig.datasets import load_sms_spam_sample
+
+    texts, labels = load_sms_spam_sample()
+    return texts[:300], labels[:300]
+
+
+def test_killed_fit_resumes_from_last_epoch_and_matches_uninterrupted_run(tmp_path, sample300):
+    X, y = sample300
+    ckpt = tmp_path / "ckpt"
+    child = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ckpt), "3"], capture_output=True, text=True, timeout=300
+    )
+    assert child.returncode == -signal.SIGKILL, child.stderr
+    state = torch.load(ckpt / "checkpoint.pt", weights_only=True)
+    assert state["epoch"] == 2  # epochs 1 and 2 completed before the kill
+    assert not [p for p in os.listdir(ckpt) if p.endswith(".tmp")]
+
+    resumed = TextClassifier(**_fit_params(str(ckpt))).fit(X, y)
+    assert [r["epoch"] for r in resumed.history_] == [1, 2, 3, 4, 5]
+    assert resumed.history_[:2] == state["history"]  # the first two epochs were not redone
+
+    uninterrupted = TextClassifier(**_fit_params()).fit(X, y)
+    for key, value in uninterrupted.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+    np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
+
+
+def test_completed_checkpoint_is_not_retrained(tmp_path, sample300):
+    X, y = sample300
+    first = TextClassifier(**_fit_params(str(tmp_path))).fit(X, y)
+    again = TextClassifier(**_fit_params(str(tmp_path))).fit(X, y)
+    assert again.history_ == first.history_
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_checkpoint_of_other_parameters_is_refused(tmp_path, sample300):
+    X, y = sample300
+    TextClassifier(max_epochs=1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X, y)
+    with pytest.raises(CheckpointError, match="other parameters or data"):
+        TextClassifier(max_epochs=1, lr=0.1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X, y)
+    with pytest.raises(CheckpointError):
+        TextClassifier(max_epochs=1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X[:200], y[:200])
+
+
+def test_corrupt_checkpoint_is_refused_with_clear_error(tmp_path):
+    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        _checkpoint.load(tmp_path, "anything")
+
+
+def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
+    _checkpoint.save(tmp_path, {"fingerprint": "f", "epoch": 1})
+
+    def explode(*args, **kwargs):
+        raise KeyboardInterrupt  # e.g. Ctrl-C in the middle of torch.save
+
+    monkeypatch.setattr(torch, "save", explode)
+    with pytest.raises(KeyboardInterrupt):
+        _checkpoint.save(tmp_path, {"fingerprint": "f", "epoch": 2})
+    monkeypatch.undo()
+    assert _checkpoint.load(tmp_path, "f")["epoch"] == 1  # previous checkpoint intact
+    assert os.listdir(tmp_path) == ["checkpoint.pt"]  # no temp file left behind

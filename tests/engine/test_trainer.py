@@ -1,0 +1,164 @@
+"""The training engine: early stopping, schedules, optimizer groups, freezing, numerical faults."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from skbig import TextClassifier
+from skbig.backends.fasttext import FastTextBackend
+from skbig.backends.registry import register_backend, unregister_backend
+from skbig.engine.callbacks import Callback
+from skbig.engine.data import TensorData, iterate_batches
+from skbig.engine.trainer import Trainer, TrainingConfig
+from skbig.exceptions import NumericalError
+
+
+class Snapshots(Callback):
+    """Keep a copy of the weights at the start and after every epoch."""
+
+    def __init__(self):
+        self.weights = []
+
+    def on_fit_begin(self, trainer):
+        self.weights = [_copy(trainer.module)]
+
+    def on_epoch_end(self, trainer, record):
+        self.weights.append(_copy(trainer.module))
+
+
+def _copy(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+def _equal(a, b):
+    return all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_early_stopping_restores_the_best_epoch(small_sms):
+    X, y = small_sms
+    snaps = Snapshots()
+    clf = TextClassifier(
+        max_epochs=40, early_stopping=2, lr=0.05, validation_fraction=0.3, callbacks=[snaps], random_state=0
+    ).fit(X, y)
+    history = clf.history_
+    assert len(history) < 40, "training should have stopped early"
+    best = max(history, key=lambda r: (r["valid_score"], -r["valid_loss"]))
+    assert clf.best_epoch_ == best["epoch"]
+    assert len(history) == clf.best_epoch_ + 2  # stopped after `patience` epochs without improvement
+    assert _equal(_copy(clf.module_), snaps.weights[clf.best_epoch_])
+    assert not _equal(_copy(clf.module_), snaps.weights[-1])
+
+
+def test_without_early_stopping_keeps_last_weights(small_sms):
+    X, y = small_sms
+    snaps = Snapshots()
+    clf = TextClassifier(max_epochs=3, early_stopping=False, callbacks=[snaps], random_state=0).fit(X, y)
+    assert len(clf.history_) == 3
+    assert _equal(_copy(clf.module_), snaps.weights[-1])
+
+
+def test_callback_can_stop_training(small_sms):
+    class StopAfterTwo(Callback):
+        def on_epoch_end(self, trainer, record):
+            return record["epoch"] >= 2
+
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=10, callbacks=[StopAfterTwo()], random_state=0).fit(X, y)
+    assert len(clf.history_) == 2
+
+
+def _trainer(**overrides):
+    config = TrainingConfig(max_epochs=10, batch_size=4, lr=0.1, device=torch.device("cpu"), **overrides)
+    trainer = Trainer(config, backend=None, evaluate=None)
+    trainer.steps_per_epoch = 10
+    return trainer
+
+
+def test_lr_schedules():
+    constant = _trainer(lr_schedule="constant")
+    assert {constant._lr_factor(s) for s in range(100)} == {1.0}
+    cosine = _trainer(lr_schedule="cosine", warmup=0.1)
+    assert cosine._lr_factor(0) == pytest.approx(0.1) and cosine._lr_factor(9) == pytest.approx(1.0)
+    assert cosine._lr_factor(99) < 0.01
+    factors = [cosine._lr_factor(s) for s in range(10, 100)]
+    assert all(a >= b for a, b in itertools.pairwise(factors))  # monotone decay after warm-up
+    onecycle = _trainer(lr_schedule="onecycle")
+    assert onecycle._lr_factor(0) == pytest.approx(0.04)
+    assert max(onecycle._lr_factor(s) for s in range(100)) == pytest.approx(1.0, abs=0.01)
+    assert onecycle._lr_factor(99) < 0.01
+
+
+@pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
+def test_optimizers_and_discriminative_learning_rate(name):
+    module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))
+    trainer = _trainer(optimizer=name, backbone=["0.*"], backbone_lr_mult=0.1, weight_decay=0.01)
+    optimizer = trainer._make_optimizer(module)
+    groups = {(g["is_backbone"], g["weight_decay"]): g for g in optimizer.param_groups}
+    assert groups[(True, 0.01)]["lr"] == pytest.approx(0.01)  # backbone: lr * mult
+    assert groups[(False, 0.01)]["lr"] == pytest.approx(0.1)
+    assert groups[(True, 0.0)]["params"][0] is module[0].bias  # no decay on biases
+    assert type(optimizer).__name__.lower() == name
+
+
+def test_frozen_parameters_stay_bit_identical_until_unfreeze_at(small_sms):
+    X, y = small_sms
+    snaps = Snapshots()
+    TextClassifier(
+        max_epochs=3,
+        freeze=["embedding.*"],
+        unfreeze_at=2,
+        validation_fraction=0.0,
+        callbacks=[snaps],
+        random_state=0,
+    ).fit(X, y)
+    emb = [w["embedding.weight"] for w in snaps.weights]
+    head = [w["head.weight"] for w in snaps.weights]
+    assert torch.equal(emb[0], emb[1]) and torch.equal(emb[1], emb[2])
+    assert not torch.equal(emb[2], emb[3])  # trains from epoch index 2 (the third epoch)
+    assert not torch.equal(head[0], head[1])
+
+
+def test_tensor_fast_path_batches_cover_every_row_once():
+    x = torch.zeros((10, 6), dtype=torch.long)
+    lengths = torch.tensor([1, 2, 3, 1, 1, 6, 2, 2, 1, 3])
+    for i, n in enumerate(lengths):
+        x[i, :n] = i + 1
+    data = TensorData({"x": x, "lengths": lengths, "y": torch.arange(10)}, trim=("x", "lengths"))
+    seen = []
+    for batch in iterate_batches(data, 4, shuffle=True, generator=torch.Generator().manual_seed(0)):
+        assert batch["x"].shape[1] == int(batch["lengths"].max())  # padding trimmed per batch
+        seen += batch["y"].tolist()
+    assert sorted(seen) == list(range(10))
+
+
+class NanAfterBackend(FastTextBackend):
+    """Loss turns NaN on the 7th call: a stand-in for a diverging model."""
+
+    name = "nan_after"
+    calls = 0
+
+    def loss(self, module, batch, *, class_weight=None):
+        NanAfterBackend.calls += 1
+        value = super().loss(module, batch, class_weight=class_weight)
+        return value * math.nan if NanAfterBackend.calls >= 7 else value
+
+
+def test_non_finite_loss_stops_with_epoch_and_batch_and_keeps_good_weights():
+    register_backend(NanAfterBackend, replace=True)
+    NanAfterBackend.calls = 0
+    try:
+        X = ["good day", "bad day", "good night", "bad night"] * 4
+        y = [1, 0, 1, 0] * 4
+        clf = TextClassifier(backend="nan_after", batch_size=4, max_epochs=5, validation_fraction=0.0)
+        with pytest.raises(NumericalError, match=r"epoch 2, batch 2") as info:
+            clf.fit(X, y)
+        assert isinstance(info.value, FloatingPointError)
+        assert len(clf.history_) == 1  # the completed epoch is kept
+        assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
+        assert len(clf.predict(X)) == len(X)
+    finally:
+        unregister_backend("nan_after")
