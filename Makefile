@@ -32,10 +32,10 @@ demo: $(STAMP)
 	$(PY) -m skbig demo
 
 test: $(STAMP)
-	$(PY) -m pytest -m "not slow" $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
+	bash tests/with_postgres.sh $(PY) -m pytest -m "not slow" $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
 
 test-all: $(STAMP)
-	$(PY) -m pytest $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
+	bash tests/with_postgres.sh $(PY) -m pytest $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check skbig tests plugins benchmarks examples

@@ -5,6 +5,10 @@ Commands
 plugins
     Table of installed backends: name, task, status, distribution and version,
     with the reason for every broken one.
+search-worker
+    Run trials of a study created by ``OptunaSearchCV.fit`` or
+    ``OptunaSearchCV.create_study`` (estimator, space and data are read from
+    the study), until the study holds ``--n-trials`` trials.
 demo
     Fit a TextClassifier on the bundled SMS spam sample, report accuracy,
     predict new messages, save and reload the model.
@@ -37,6 +41,29 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_search_worker(args: argparse.Namespace) -> int:
+    import time
+
+    import optuna
+
+    from skbig.search._worker import count_trials, make_storage, run_worker
+    from skbig.search.optuna_search import objective_from_spec
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    storage = make_storage(args.storage, heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    try:
+        study = optuna.load_study(study_name=args.study, storage=storage)
+    except KeyError:
+        print(f"skbig search-worker: no study named {args.study!r} in {args.storage}", file=sys.stderr)
+        return 2
+    objective, _ = objective_from_spec(study)
+    deadline = time.monotonic() + args.timeout if args.timeout else None
+    ran = run_worker(study, storage, objective, args.n_trials, deadline=deadline)
+    counted, running = count_trials(study)
+    print(f"worker ran {ran} trial(s); study {args.study!r} holds {counted} counted trial(s), {running} running")
+    return 0
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
     from skbig._demo import run_demo
 
@@ -58,6 +85,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="only backends for this task",
     )
     p.set_defaults(func=_cmd_plugins)
+
+    p = sub.add_parser("search-worker", help="run trials of a shared Optuna study (see OptunaSearchCV)")
+    p.add_argument("--storage", required=True, help="database URL, e.g. postgresql://user@host/db")
+    p.add_argument("--study", required=True, help="study name")
+    p.add_argument("--n-trials", type=int, required=True, help="the study's total trial budget")
+    p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
+    p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (default 10)")
+    p.add_argument(
+        "--grace-period", type=int, default=30, help="seconds without heartbeat before a trial counts as lost"
+    )
+    p.set_defaults(func=_cmd_search_worker)
 
     p = sub.add_parser("demo", help="fit, evaluate, save and reload a TextClassifier on bundled SMS data")
     p.add_argument("-o", "--output", default=None, help="where to save the model (default: a temporary file)")

@@ -87,7 +87,8 @@ class Backend(abc.ABC):
     #: Hyper-parameters and their defaults (JSON-serialisable values).
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: Training settings used when the estimator leaves them at ``None``
-    #: (``lr``, ``batch_size``, ``max_epochs``).
+    #: (``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``) and the
+    #: ``patience`` that ``early_stopping=True`` stands for.
     training_defaults: ClassVar[Mapping[str, Any]] = {}
     #: Whether the backend starts from pretrained weights by default.
     uses_pretrained_weights: ClassVar[bool] = False

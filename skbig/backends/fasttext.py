@@ -72,7 +72,8 @@ class FastTextBackend(VocabularyBackend):
         "max_length": 3000,
         "dropout": 0.2,
     }
-    training_defaults = {"lr": 5e-3, "batch_size": 16, "max_epochs": 30, "weight_decay": 0.0}
+    # Converges in a few epochs; a short patience avoids paying for epochs that cannot help.
+    training_defaults = {"lr": 5e-3, "batch_size": 16, "max_epochs": 20, "weight_decay": 0.0, "patience": 3}
     vocabulary_params = ("min_count", "max_features")
     drop_unknown = True
 
@@ -92,9 +93,11 @@ class FastTextBackend(VocabularyBackend):
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:
+        from skbig.search.spaces import Categorical, Float, Int
+
         return {
-            "lr": ("log_float", 1e-3, 3e-2),
-            "backend_params__embed_dim": ("categorical", [32, 64, 128]),
-            "backend_params__dropout": ("float", 0.0, 0.5),
-            "backend_params__word_ngrams": ("int", 1, 3),
+            "lr": Float(1e-3, 3e-2, log=True),
+            "backend_params__embed_dim": Categorical([32, 64, 128]),
+            "backend_params__dropout": Float(0.0, 0.5),
+            "backend_params__word_ngrams": Int(1, 3),
         }

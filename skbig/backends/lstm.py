@@ -89,8 +89,10 @@ class LSTMBackend(VocabularyBackend):
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:
+        from skbig.search.spaces import Categorical, Float
+
         return {
-            "lr": ("log_float", 5e-4, 1e-2),
-            "backend_params__hidden_size": ("categorical", [64, 128, 256]),
-            "backend_params__dropout": ("float", 0.0, 0.5),
+            "lr": Float(5e-4, 1e-2, log=True),
+            "backend_params__hidden_size": Categorical([64, 128, 256]),
+            "backend_params__dropout": Float(0.0, 0.5),
         }

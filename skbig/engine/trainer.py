@@ -85,6 +85,7 @@ class Trainer:
         self.history: list[dict[str, Any]] = []
         self.stop_training = False
         self.module: nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
         self.best: dict[str, Any] = {"epoch": None, "score": -math.inf, "loss": math.inf}
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._bad_epochs = 0
@@ -102,7 +103,7 @@ class Trainer:
         self.steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
         generator = torch.Generator().manual_seed(cfg.seed)
         self._apply_freeze(module, frozen=cfg.unfreeze_at != 0)
-        optimizer = self._make_optimizer(module)
+        optimizer = self.optimizer = self._make_optimizer(module)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         if cfg.checkpoint_dir is not None:
             state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint)
@@ -225,10 +226,13 @@ class Trainer:
             }
             for (is_backbone, decays), params in sorted(groups.items())
         ]
-        if cfg.optimizer == "adamw":
-            return torch.optim.AdamW(param_groups, lr=cfg.lr)
-        if cfg.optimizer == "adam":
-            return torch.optim.Adam(param_groups, lr=cfg.lr)
+        if cfg.optimizer in ("adamw", "adam"):
+            cls = torch.optim.AdamW if cfg.optimizer == "adamw" else torch.optim.Adam
+            if _fused_supported(module, cfg.device):
+                # One fused kernel per step instead of a loop over tensors: several
+                # times faster for large embedding tables, same update rule.
+                return cls(param_groups, lr=cfg.lr, fused=True)
+            return cls(param_groups, lr=cfg.lr)
         if cfg.optimizer == "sgd":
             return torch.optim.SGD(param_groups, lr=cfg.lr, momentum=cfg.momentum, nesterov=True)
         raise InvalidParameterError(f"optimizer must be one of {OPTIMIZERS}, got optimizer={cfg.optimizer!r}")
@@ -291,6 +295,14 @@ class Trainer:
         self._best_weights = state["best_weights"]
         self._bad_epochs = int(state["bad_epochs"])
         self.stop_training = bool(state["stopped"])
+
+
+def _fused_supported(module: nn.Module, device: torch.device) -> bool:
+    """Fused Adam/AdamW kernels exist for float parameters on CPU and CUDA (torch >= 2.4)."""
+    version = tuple(int(p) for p in torch.__version__.split("+")[0].split(".")[:2])
+    if version < (2, 4) or device.type not in ("cpu", "cuda"):
+        return False
+    return all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in module.parameters())
 
 
 def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -68,7 +68,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         score each epoch; 0 disables validation and early stopping.
     early_stopping : bool or int
         Stop when the validation score has not improved for this many epochs
-        (True means 5) and restore the best epoch's weights.
+        and restore the best epoch's weights; True uses the backend's
+        recommended patience (5 unless the backend says otherwise).
     device : str
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     precision : {"auto", "fp32", "bf16", "fp16"}
@@ -241,7 +242,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
 
     def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
         defaults = backend.training_defaults
-        patience = _patience(self.early_stopping) if valid_data is not None else None
+        patience = _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
         resolved = {
             name: getattr(self, name) if getattr(self, name) is not None else defaults.get(name, fallback)
             for name, fallback in (
@@ -439,9 +440,10 @@ def _as_plain(targets: Any) -> Any:
     return targets.tolist() if isinstance(targets, np.ndarray) else targets
 
 
-def _patience(early_stopping: bool | int) -> int | None:
+def _patience(early_stopping: bool | int, backend_default: int | None) -> int | None:
+    """True means the backend's recommended patience (or 5); an int is the patience itself."""
     if isinstance(early_stopping, bool):
-        return DEFAULT_PATIENCE if early_stopping else None
+        return int(backend_default or DEFAULT_PATIENCE) if early_stopping else None
     return int(early_stopping) or None
 
 

@@ -1,0 +1,125 @@
+"""One trial: sample a configuration, cross-validate it, report every epoch for pruning."""
+
+from __future__ import annotations
+
+import gc
+import math
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.base import clone
+
+from skbig.engine.callbacks import Callback
+from skbig.search.spaces import suggest
+
+__all__ = ["CVObjective", "take", "STEP_STRIDE"]
+
+#: Intermediate values of fold ``k`` are reported at steps ``k * STEP_STRIDE + epoch``,
+#: so the pruner compares the same epoch of the same fold across trials.
+STEP_STRIDE = 10_000
+
+
+def take(X: Any, index: Sequence[int]) -> Any:
+    """Rows ``index`` of an array, DataFrame/Series or list."""
+    if hasattr(X, "iloc"):
+        return X.iloc[list(index)]
+    if isinstance(X, np.ndarray):
+        return X[np.asarray(index)]
+    return [X[i] for i in index]
+
+
+class PruningReporter(Callback):
+    """Send each epoch's validation score to the trial; prune hopeless or overdue trials."""
+
+    def __init__(self, trial: Any, fold: int, deadline: float | None) -> None:
+        self.trial = trial
+        self.fold = fold
+        self.deadline = deadline
+
+    def on_epoch_end(self, trainer: Any, record: Mapping[str, Any]) -> bool | None:
+        import optuna
+
+        score = record.get("valid_score")
+        if score is not None and math.isfinite(score):
+            self.trial.report(float(score), step=self.fold * STEP_STRIDE + int(record["epoch"]))
+            if self.trial.should_prune():
+                raise optuna.TrialPruned(f"pruned at fold {self.fold}, epoch {record['epoch']}")
+        if self.deadline is not None and time.monotonic() > self.deadline:
+            raise optuna.TrialPruned("the search timeout was reached during this trial")
+        return None
+
+
+class CVObjective:
+    """Cross-validated score of one sampled configuration (picklable for worker processes).
+
+    The trial's value is the mean over folds of ``scorer`` on the held-out fold,
+    computed with the weights early stopping kept (the best epoch).
+    """
+
+    def __init__(
+        self,
+        estimator: Any,
+        space: Mapping[str, Any],
+        X: Any,
+        y: Any,
+        splits: Sequence[tuple[np.ndarray, np.ndarray]],
+        scorer: Any,
+        *,
+        deadline: float | None = None,
+        device: str | None = None,
+    ) -> None:
+        self.estimator = estimator
+        self.space = dict(space)
+        self.X = X
+        self.y = y
+        self.splits = list(splits)
+        self.scorer = scorer
+        self.deadline = deadline
+        self.device = device
+
+    def __call__(self, trial: Any) -> float:
+        params = suggest(trial, self.space, self.estimator)
+        trial.set_user_attr("params", _jsonable(params))
+        scores, fit_times = [], []
+        for fold, (train, test) in enumerate(self.splits):
+            model = clone(self.estimator).set_params(**params)
+            _add_callback(model, PruningReporter(trial, fold, self.deadline), self.device)
+            start = time.perf_counter()
+            model.fit(take(self.X, train), None if self.y is None else take(self.y, train))
+            fit_times.append(time.perf_counter() - start)
+            scores.append(float(self.scorer(model, take(self.X, test), None if self.y is None else take(self.y, test))))
+            trial.set_user_attr("split_scores", scores)
+            trial.set_user_attr("fit_times", fit_times)
+            del model
+            release_memory()
+        return float(np.mean(scores))
+
+
+def _add_callback(model: Any, callback: Callback, device: str | None) -> None:
+    """Attach ``callback`` to the skbig estimator inside ``model`` (also inside a Pipeline)."""
+    params = model.get_params(deep=True)
+    keys = [k for k in params if k == "callbacks" or k.endswith("__callbacks")]
+    updates: dict[str, Any] = {key: [*(params[key] or []), callback] for key in keys}
+    if device is not None:
+        for key in params:
+            if (key == "device" or key.endswith("__device")) and params[key] == "auto":
+                updates[key] = device
+    if updates:
+        model.set_params(**updates)
+
+
+def release_memory() -> None:
+    """Free what a finished trial held, so a long study does not creep up in memory."""
+    gc.collect()
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        return
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _jsonable(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: (v.item() if isinstance(v, np.generic) else v) for k, v in params.items()}

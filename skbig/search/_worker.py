@@ -1,0 +1,160 @@
+"""The worker loop shared by in-process search, worker processes and ``skbig search-worker``.
+
+A study has a *budget* of trials.  Each worker asks for a trial, runs it and
+tells the result, until the study holds ``budget`` counted trials: complete,
+pruned, or failed with a recorded error.  Trials of a worker that died
+(SIGKILL, power loss) are found by their missing heartbeat, marked failed
+without an error, not counted, and replaced, so a restarted worker completes
+the budget and no trial is lost.  A trial created in a race beyond the budget
+is marked surplus and closed at once, so the budget is never exceeded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from typing import Any
+
+__all__ = ["make_storage", "run_worker", "count_trials", "ERROR_ATTR", "SURPLUS_ATTR"]
+
+ERROR_ATTR = "skbig:error"
+SURPLUS_ATTR = "skbig:surplus"
+DEFAULT_HEARTBEAT = 10
+DEFAULT_GRACE = 30
+
+
+@contextlib.contextmanager
+def quiet_heartbeat_warnings() -> Iterator[None]:
+    """Silence Optuna's notices that heartbeats are experimental and meant for ``Study.optimize``.
+
+    skbig drives trials with ask/tell and records heartbeats itself (see
+    :class:`_Heartbeat`), which is exactly what those notices warn about.
+    """
+    from optuna.exceptions import ExperimentalWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ExperimentalWarning)
+        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        yield
+
+
+def make_storage(storage: Any, *, heartbeat_interval: int = DEFAULT_HEARTBEAT, grace_period: int = DEFAULT_GRACE) -> Any:
+    """``None`` -> in memory; a URL -> RDB storage with heartbeats; a storage object as is."""
+    import optuna
+
+    if storage is None:
+        return optuna.storages.InMemoryStorage()
+    if isinstance(storage, str):
+        engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+        with quiet_heartbeat_warnings():
+            return optuna.storages.RDBStorage(
+                storage,
+                engine_kwargs=engine_kwargs,
+                heartbeat_interval=heartbeat_interval,
+                grace_period=grace_period,
+            )
+    return storage
+
+
+def _is_counted(trial: Any) -> bool:
+    from optuna.trial import TrialState
+
+    if trial.user_attrs.get(SURPLUS_ATTR):
+        return False
+    if trial.state == TrialState.FAIL:
+        return ERROR_ATTR in trial.user_attrs  # failed by its own exception, not lost
+    return True  # complete, pruned, running, waiting
+
+
+def count_trials(study: Any) -> tuple[int, int]:
+    """``(counted, running)`` trials of ``study``."""
+    from optuna.trial import TrialState
+
+    trials = study.get_trials(deepcopy=False)
+    counted = sum(1 for t in trials if _is_counted(t))
+    running = sum(1 for t in trials if t.state == TrialState.RUNNING)
+    return counted, running
+
+
+def _rank(study: Any, number: int) -> int:
+    """How many counted trials were created before trial ``number``."""
+    return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and _is_counted(t))
+
+
+class _Heartbeat:
+    """Record a heartbeat for the running trial in the background (RDB storages only)."""
+
+    def __init__(self, storage: Any, trial_id: int) -> None:
+        self.storage = storage
+        self.trial_id = trial_id
+        self.stop = threading.Event()
+        interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+        self.thread = None
+        if interval:
+            storage.record_heartbeat(trial_id)
+            self.thread = threading.Thread(target=self._beat, args=(interval,), daemon=True)
+            self.thread.start()
+
+    def _beat(self, interval: float) -> None:
+        while not self.stop.wait(interval):
+            self.storage.record_heartbeat(self.trial_id)
+
+    def close(self) -> None:
+        self.stop.set()
+        if self.thread is not None:
+            self.thread.join()
+
+
+def run_worker(
+    study: Any,
+    storage: Any,
+    objective: Callable[[Any], float],
+    budget: int,
+    *,
+    deadline: float | None = None,
+    catch: tuple[type[BaseException], ...] = (Exception,),
+    callbacks: Any = None,
+    poll_seconds: float = 1.0,
+) -> int:
+    """Run trials of ``study`` until it holds ``budget`` counted trials; return how many ran here."""
+    import optuna
+    from optuna.trial import TrialState
+
+    ran = 0
+    while deadline is None or time.monotonic() < deadline:
+        with quiet_heartbeat_warnings():
+            optuna.storages.fail_stale_trials(study)
+        counted, running = count_trials(study)
+        if counted >= budget:
+            if running == 0:
+                break
+            time.sleep(poll_seconds)  # a running trial may still be lost and need replacing
+            continue
+        with quiet_heartbeat_warnings():
+            trial = study.ask()
+        if _rank(study, trial.number) >= budget:
+            trial.set_user_attr(SURPLUS_ATTR, True)
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        heartbeat = _Heartbeat(storage, trial._trial_id)
+        state, value = TrialState.COMPLETE, None
+        try:
+            value = objective(trial)
+        except optuna.TrialPruned:
+            state = TrialState.PRUNED
+        except catch as exc:
+            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
+            state = TrialState.FAIL
+        except BaseException:
+            study.tell(trial, state=TrialState.FAIL)  # interrupted: not counted, replaced on resume
+            raise
+        finally:
+            heartbeat.close()
+        study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        ran += 1
+        for callback in callbacks or ():
+            callback(study, storage.get_trial(trial._trial_id))
+    return ran
