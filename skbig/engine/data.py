@@ -112,7 +112,15 @@ def iterate_batches(
         persistent_workers=False,
         pin_memory=torch.cuda.is_available(),
     )
-    yield from loader
+    iterator = iter(loader)
+    try:
+        yield from iterator
+    finally:
+        # Stop worker processes now: after an error the iterator may otherwise live on in a
+        # traceback and only be collected later, stalling on its workers' join timeout.
+        shutdown = getattr(iterator, "_shutdown_workers", None)
+        if callable(shutdown):
+            shutdown()
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:
