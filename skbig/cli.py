@@ -50,7 +50,9 @@ def _cmd_search_worker(args: argparse.Namespace) -> int:
     from skbig.search.optuna_search import objective_from_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    storage = make_storage(args.storage, heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period)
+    storage = make_storage(
+        args.storage, heartbeat_interval=args.heartbeat_interval, grace_period=args.grace_period
+    )
     try:
         study = optuna.load_study(study_name=args.study, storage=storage)
     except KeyError:
@@ -60,7 +62,9 @@ def _cmd_search_worker(args: argparse.Namespace) -> int:
     deadline = time.monotonic() + args.timeout if args.timeout else None
     ran = run_worker(study, storage, objective, args.n_trials, deadline=deadline)
     counted, running = count_trials(study)
-    print(f"worker ran {ran} trial(s); study {args.study!r} holds {counted} counted trial(s), {running} running")
+    print(
+        f"worker ran {ran} trial(s); study {args.study!r} holds {counted} counted trial(s), {running} running"
+    )
     return 0
 
 
@@ -91,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--n-trials", type=int, required=True, help="the study's total trial budget")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
-    p.add_argument("--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (default 10)")
+    p.add_argument(
+        "--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (default 10)"
+    )
     p.add_argument(
         "--grace-period", type=int, default=30, help="seconds without heartbeat before a trial counts as lost"
     )

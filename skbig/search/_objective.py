@@ -21,7 +21,7 @@ __all__ = ["CVObjective", "take", "STEP_STRIDE"]
 STEP_STRIDE = 10_000
 
 
-def take(X: Any, index: Sequence[int]) -> Any:
+def take(X: Any, index: Sequence[int] | np.ndarray) -> Any:
     """Rows ``index`` of an array, DataFrame/Series or list."""
     if hasattr(X, "iloc"):
         return X.iloc[list(index)]
@@ -89,7 +89,9 @@ class CVObjective:
             start = time.perf_counter()
             model.fit(take(self.X, train), None if self.y is None else take(self.y, train))
             fit_times.append(time.perf_counter() - start)
-            scores.append(float(self.scorer(model, take(self.X, test), None if self.y is None else take(self.y, test))))
+            scores.append(
+                float(self.scorer(model, take(self.X, test), None if self.y is None else take(self.y, test)))
+            )
             trial.set_user_attr("split_scores", scores)
             trial.set_user_attr("fit_times", fit_times)
             del model

@@ -37,18 +37,25 @@ def quiet_heartbeat_warnings() -> Iterator[None]:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
-        warnings.filterwarnings("ignore", message="Heartbeat of storage is supposed to be used with Study.optimize")
+        warnings.filterwarnings(
+            "ignore", message="Heartbeat of storage is supposed to be used with Study.optimize"
+        )
         yield
 
 
-def make_storage(storage: Any, *, heartbeat_interval: int = DEFAULT_HEARTBEAT, grace_period: int = DEFAULT_GRACE) -> Any:
+def make_storage(
+    storage: Any, *, heartbeat_interval: int = DEFAULT_HEARTBEAT, grace_period: int = DEFAULT_GRACE
+) -> Any:
     """``None`` -> in memory; a URL -> RDB storage with heartbeats; a storage object as is."""
     import optuna
 
     if storage is None:
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, str):
-        engine_kwargs = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+        storage = _with_available_driver(storage)
+        engine_kwargs = (
+            {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
+        )
         with quiet_heartbeat_warnings():
             return optuna.storages.RDBStorage(
                 storage,
@@ -57,6 +64,22 @@ def make_storage(storage: Any, *, heartbeat_interval: int = DEFAULT_HEARTBEAT, g
                 grace_period=grace_period,
             )
     return storage
+
+
+def _with_available_driver(url: str) -> str:
+    """Point a bare ``postgresql://`` URL at whichever PostgreSQL driver is installed."""
+    import importlib.util
+
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            rest = url[len(prefix) :]
+            for module, dialect in (("psycopg2", "psycopg2"), ("psycopg", "psycopg")):
+                if importlib.util.find_spec(module) is not None:
+                    return f"postgresql+{dialect}://{rest}"
+            raise ImportError(
+                "a PostgreSQL storage needs a driver: pip install 'skbig[postgres]' (psycopg2-binary)"
+            )
+    return url
 
 
 def _is_counted(trial: Any) -> bool:

@@ -90,7 +90,10 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     Attributes
     ----------
     best_estimator_, best_params_, best_score_, best_trial_
-        The winner (``best_estimator_`` only with ``refit=True``).
+        The winner (``best_estimator_`` only with ``refit=True``): the
+        complete trial with the highest mean CV score.  If every trial was
+        pruned (a very short ``timeout``), the pruned trial with the highest
+        last validation score, and ``best_trial_.state`` is PRUNED.
     study_ : optuna.Study
     cv_results_ : dict
         scikit-learn-shaped results, one entry per counted trial.
@@ -161,7 +164,12 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             _store_spec(study, self, space, splits, X, y)
             if self.n_jobs == 1:
                 run_worker(
-                    study, storage, objective, self.n_trials, deadline=deadline, catch=self.catch,
+                    study,
+                    storage,
+                    objective,
+                    self.n_trials,
+                    deadline=deadline,
+                    catch=self.catch,
                     callbacks=self.callbacks,
                 )
             else:
@@ -207,7 +215,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             )
         valid = set(self.estimator.get_params(deep=True))
         unknown = [k for k in (self.param_distributions or {}) if k not in valid and k != "backend"]
-        unknown = [k for k in unknown if not k.split("__")[-1] == "backend" and "backend_params__" not in k]
+        unknown = [k for k in unknown if k.split("__")[-1] != "backend" and "backend_params__" not in k]
         if unknown:
             raise InvalidParameterError(
                 f"param_distributions names parameter(s) {unknown} that {type(self.estimator).__name__} "
@@ -232,7 +240,9 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     def _create_study(self, storage: Any) -> Any:
         import optuna
 
-        sampler = self.sampler if self.sampler is not None else optuna.samplers.TPESampler(seed=self.random_state)
+        sampler = (
+            self.sampler if self.sampler is not None else optuna.samplers.TPESampler(seed=self.random_state)
+        )
         pruner = self.pruner
         if pruner == "auto":
             pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
@@ -247,7 +257,9 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             load_if_exists=self.load_if_exists,
         )
 
-    def _run_parallel(self, url: str | None, study_name: str, objective: CVObjective, deadline: float | None) -> None:
+    def _run_parallel(
+        self, url: str | None, study_name: str, objective: CVObjective, deadline: float | None
+    ) -> None:
         from joblib import Parallel, delayed
 
         if url is None:
@@ -274,17 +286,25 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.study_ = study
         self.n_trials_ = count_trials(study)[0]
         self.cv_results_ = _cv_results(trials, len(splits))
-        if not complete:
-            errors = [t.user_attrs.get(ERROR_ATTR) for t in trials if ERROR_ATTR in t.user_attrs]
-            raise InvalidParameterError(
-                f"no trial completed ({len(trials)} pruned or failed"
-                + (f"; first error: {errors[0]}" if errors else "")
-                + "); widen the space, raise n_trials or timeout"
-            )
-        best = max(complete, key=lambda t: t.value)
+        if complete:
+            best = max(complete, key=lambda t: t.value)
+            score = float(best.value)
+        else:
+            # Only when every trial was pruned (e.g. a short timeout): take the trial whose
+            # last reported validation score is highest, and say so through best_trial_.state.
+            reported = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
+            if not reported:
+                errors = [t.user_attrs.get(ERROR_ATTR) for t in trials if ERROR_ATTR in t.user_attrs]
+                raise InvalidParameterError(
+                    f"no trial completed ({len(trials)} pruned or failed"
+                    + (f"; first error: {errors[0]}" if errors else "")
+                    + "); widen the space, raise n_trials or timeout"
+                )
+            best = max(reported, key=lambda t: t.intermediate_values[max(t.intermediate_values)])
+            score = float(best.intermediate_values[max(best.intermediate_values)])
         self.best_trial_ = best
         self.best_params_ = dict(best.user_attrs["params"])
-        self.best_score_ = float(best.value)
+        self.best_score_ = score
 
     def _refit(self, X: Any, y: Any, deadline: float | None) -> None:
         from skbig.search._objective import _add_callback
@@ -320,9 +340,12 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         except ImportError as exc:
             raise ImportError("plots need matplotlib: pip install 'skbig[plot]'") from exc
         import optuna.visualization.matplotlib as ovm
+        from optuna.exceptions import ExperimentalWarning
 
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=getattr(__import__("optuna").exceptions, "ExperimentalWarning"))
+            warnings.simplefilter("ignore", category=ExperimentalWarning)
+            # Optuna's importance evaluator notes when a small study makes all importances equal.
+            warnings.filterwarnings("ignore", message="Target and region quantiles select the same set")
             axes = getattr(ovm, name)(self.study_)
         figure = axes.figure if hasattr(axes, "figure") else plt.gcf()
         path = Path(path)
@@ -424,12 +447,16 @@ def _cv_results(trials: list[Any], n_splits: int) -> dict[str, Any]:
     results: dict[str, Any] = {"params": params, "state": [t.state.name for t in trials]}
     for name in names:
         values = [p.get(name) for p in params]
-        results[f"param_{name}"] = np.ma.MaskedArray(np.array(values, dtype=object), mask=[v is None for v in values])
+        results[f"param_{name}"] = np.ma.MaskedArray(
+            np.array(values, dtype=object), mask=[v is None for v in values]
+        )
     for split in range(n_splits):
         results[f"split{split}_test_score"] = np.array(
             [_split_score(t, split) if t.state == TrialState.COMPLETE else np.nan for t in trials]
         )
-    split_matrix = np.array([results[f"split{s}_test_score"] for s in range(n_splits)]).T.reshape(len(trials), -1)
+    split_matrix = np.array([results[f"split{s}_test_score"] for s in range(n_splits)]).T.reshape(
+        len(trials), -1
+    )
     results["mean_test_score"] = means
     results["std_test_score"] = np.array(
         [np.std(row) if np.isfinite(row).all() else np.nan for row in split_matrix], dtype=float
@@ -460,18 +487,24 @@ def _optuna_logging(verbose: int) -> Iterator[None]:
 
 
 # -- the spec remote workers read --------------------------------------------------------------
-def _store_spec(study: Any, search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any) -> None:
+def _store_spec(
+    study: Any, search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any
+) -> None:
     """Save what ``skbig search-worker`` needs (estimator, space, splits, data) in the study, as JSON."""
     spec = _build_spec(search, space, splits, X, y)
     if spec is not None:
         study.set_user_attr(SPEC_ATTR, json.dumps(spec))
 
 
-def _build_spec(search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any) -> dict[str, Any] | None:
+def _build_spec(
+    search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any
+) -> dict[str, Any] | None:
     from skbig.estimators.base import SkbigEstimator
 
     estimator = search.estimator
-    if not isinstance(estimator, SkbigEstimator) or not (search.scoring is None or isinstance(search.scoring, str)):
+    if not isinstance(estimator, SkbigEstimator) or not (
+        search.scoring is None or isinstance(search.scoring, str)
+    ):
         return None  # only plain skbig estimators with named scorers can be rebuilt without pickle
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k != "callbacks"}
     try:
@@ -496,7 +529,11 @@ def _plain(values: Any) -> Any:
     if hasattr(values, "to_numpy"):
         values = values.to_numpy()
     if isinstance(values, np.ndarray):
-        return {"array": values.tolist(), "dtype": values.dtype.str} if values.dtype.kind in "biufU" else values.tolist()
+        return (
+            {"array": values.tolist(), "dtype": values.dtype.str}
+            if values.dtype.kind in "biufU"
+            else values.tolist()
+        )
     return [str(v) if isinstance(v, os.PathLike) else v for v in values]
 
 

@@ -24,7 +24,8 @@ from skbig.search._worker import ERROR_ATTR, count_trials, make_storage
 
 POSTGRES_URL = os.environ.get("SKBIG_TEST_POSTGRES_URL")
 needs_postgres = pytest.mark.skipif(
-    POSTGRES_URL is None, reason="SKBIG_TEST_POSTGRES_URL unset: run through `make test`, which starts PostgreSQL"
+    POSTGRES_URL is None,
+    reason="SKBIG_TEST_POSTGRES_URL unset: run through `make test`, which starts PostgreSQL",
 )
 
 QUICK = {"max_epochs": 2, "random_state": 0}
@@ -56,7 +57,9 @@ def test_best_result_is_the_best_trial(data):
     assert search.n_trials_ == 4
     results = search.cv_results_
     assert len(results["params"]) == 4 and results["rank_test_score"].min() == 1
-    assert results["mean_test_score"][results["rank_test_score"].argmin()] == pytest.approx(search.best_score_)
+    assert results["mean_test_score"][results["rank_test_score"].argmin()] == pytest.approx(
+        search.best_score_
+    )
     assert len(search.predict(X[:5])) == 5
     assert search.trials_dataframe().shape[0] == 4
 
@@ -158,7 +161,9 @@ def test_invalid_arguments_are_named(data):
 
 def test_plots_are_written_as_png(data, tmp_path):
     X, y = data
-    search = OptunaSearchCV(TextClassifier(**QUICK), {"lr": Float(1e-3, 3e-2, log=True)}, n_trials=3, cv=2).fit(X, y)
+    search = OptunaSearchCV(
+        TextClassifier(**QUICK), {"lr": Float(1e-3, 3e-2, log=True)}, n_trials=3, cv=2
+    ).fit(X, y)
     for method in ("plot_optimization_history", "plot_param_importances"):
         path = getattr(search, method)(tmp_path / f"{method}.png")
         assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -166,7 +171,9 @@ def test_plots_are_written_as_png(data, tmp_path):
 
 def test_parallel_workers_are_processes_and_share_the_budget(data):
     X, y = data
-    search = OptunaSearchCV(TextClassifier(**QUICK), {"lr": [1e-3, 1e-2]}, n_trials=4, cv=2, n_jobs=2).fit(X, y)
+    search = OptunaSearchCV(TextClassifier(**QUICK), {"lr": [1e-3, 1e-2]}, n_trials=4, cv=2, n_jobs=2).fit(
+        X, y
+    )
     assert search.n_trials_ == 4
     assert len({t.number for t in search.study_.trials}) == len(search.study_.trials)
 
@@ -179,8 +186,9 @@ SEARCH_CHILD = textwrap.dedent(
     from skbig.datasets import load_sms_spam_sample
 
     texts, labels = load_sms_spam_sample()
-    OptunaSearchCV(TextClassifier(max_epochs=2, random_state=0), {"lr": [1e-3, 3e-3, 1e-2]}, n_trials=40,
-                   cv=2, storage=sys.argv[1], study_name="resume", random_state=0).fit(texts[:160], labels[:160])
+    search = OptunaSearchCV(TextClassifier(max_epochs=2, random_state=0), {"lr": [1e-3, 3e-3, 1e-2]},
+                            n_trials=40, cv=2, storage=sys.argv[1], study_name="resume", random_state=0)
+    search.fit(texts[:160], labels[:160])
     """
 )
 
@@ -230,8 +238,23 @@ def test_sqlite_study_resumes_after_the_search_process_is_killed(tmp_path, data)
 # -- PostgreSQL: several worker processes, one study ----------------------------------------------
 def _worker(url, study, budget, *extra):
     return subprocess.Popen(
-        [sys.executable, "-m", "skbig", "search-worker", "--storage", url, "--study", study, "--n-trials",
-         str(budget), "--heartbeat-interval", "1", "--grace-period", "3", *extra],
+        [
+            sys.executable,
+            "-m",
+            "skbig",
+            "search-worker",
+            "--storage",
+            url,
+            "--study",
+            study,
+            "--n-trials",
+            str(budget),
+            "--heartbeat-interval",
+            "1",
+            "--grace-period",
+            "3",
+            *extra,
+        ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -258,7 +281,7 @@ def test_two_workers_finish_exactly_the_budget_on_postgres(data):
     _create(POSTGRES_URL, name, data)
     workers = [_worker(POSTGRES_URL, name, 8) for _ in range(2)]
     for w in workers:
-        out, err = w.communicate(timeout=600)
+        _out, err = w.communicate(timeout=600)
         assert w.returncode == 0, err
     study = optuna.load_study(study_name=name, storage=make_storage(POSTGRES_URL))
     counted, running = count_trials(study)
@@ -284,9 +307,9 @@ def test_killed_worker_is_replaced_and_the_budget_completes(data):
 
     _wait_for(running_after_one_done)
     victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.communicate()  # reap it and close its pipes
     restarted = _worker(POSTGRES_URL, name, 6)
-    out, err = restarted.communicate(timeout=600)
+    _out, err = restarted.communicate(timeout=600)
     assert restarted.returncode == 0, err
     study = optuna.load_study(study_name=name, storage=storage)
     states = _states(study)
