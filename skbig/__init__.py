@@ -36,8 +36,11 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    from skbig.estimators.image import ImageClassifier
+    from skbig.estimators.speech import SpeechRecognizer
     from skbig.estimators.text import TextClassifier
     from skbig.persistence import load
+    from skbig.search.optuna_search import OptunaSearchCV
 
 
 def __getattr__(name: str) -> Any:
