@@ -2,11 +2,14 @@
 
 Backends declare their default space with :class:`Float`, :class:`Int` and
 :class:`Categorical` (plain dataclasses, so declaring a space never imports
-Optuna).  Users may pass those, Optuna distributions, or plain lists of values
-(a categorical choice).  When ``"backend"`` itself is searched, each backend's
-own hyper-parameters are searched only in trials that picked it (conditional
-parameters), under Optuna names prefixed with the backend so that two
-backends' ranges never clash.
+Optuna) or the compact tuples ``("log_float", low, high)``, ``("float", low,
+high)``, ``("int", low, high)``, ``("log_int", low, high)`` and
+``("categorical", [choices])``.  Users may pass any of those, Optuna
+distributions, or plain lists of values (a categorical choice).  When
+``"backend"`` itself is searched, each backend's own hyper-parameters are
+searched only in trials that picked it (conditional parameters), under
+Optuna names prefixed with the backend so that two backends' ranges never
+clash.
 """
 
 from __future__ import annotations
@@ -60,12 +63,36 @@ def _as_distribution(name: str, spec: Any) -> Any:
         return d.IntDistribution(spec.low, spec.high, log=spec.log)
     if isinstance(spec, Categorical):
         return d.CategoricalDistribution(spec.choices)
+    compact = _compact_form(spec)
+    if compact is not None:
+        return _as_distribution(name, compact)
     if isinstance(spec, (list, tuple)) and len(spec) > 0:
         return d.CategoricalDistribution(_hashable_choices(name, spec))
     raise InvalidParameterError(
         f"search space entry {name!r} must be a non-empty list of values, skbig.search.Float/Int/"
         f"Categorical or an optuna distribution, got {spec!r}"
     )
+
+
+_RANGE_KINDS = {
+    "float": (Float, False),
+    "log_float": (Float, True),
+    "int": (Int, False),
+    "log_int": (Int, True),
+}
+
+
+def _compact_form(spec: Any) -> Float | Int | Categorical | None:
+    """Read the compact tuple form, e.g. ``("log_float", 1e-4, 1e-2)`` or ``("categorical", [...])``."""
+    if not (isinstance(spec, tuple) and spec and isinstance(spec[0], str)):
+        return None
+    kind = spec[0]
+    if kind in _RANGE_KINDS and len(spec) == 3 and all(isinstance(v, (int, float)) for v in spec[1:]):
+        cls, log = _RANGE_KINDS[kind]
+        return cls(spec[1], spec[2], log=log)
+    if kind == "categorical" and len(spec) == 2 and isinstance(spec[1], (list, tuple)):
+        return Categorical(spec[1])
+    return None
 
 
 def _hashable_choices(name: str, values: Sequence[Any]) -> tuple[Any, ...]:

@@ -320,3 +320,19 @@ def test_killed_worker_is_replaced_and_the_budget_completes(data):
     fitted = search.set_params(n_trials=6).fit(*data)  # collects the workers' trials, runs none
     assert fitted.n_trials_ == 6
     assert np.isfinite(fitted.best_score_)
+
+
+def test_space_forms_become_the_right_distributions():
+    import optuna.distributions as d
+
+    from skbig.search.spaces import Categorical, Int, _as_distribution
+
+    assert _as_distribution("a", ("log_float", 1e-4, 1e-2)) == d.FloatDistribution(1e-4, 1e-2, log=True)
+    assert _as_distribution("a", ("int", 1, 3)) == d.IntDistribution(1, 3)
+    choices = [None, "backbone"]
+    assert _as_distribution("a", ("categorical", choices)) == d.CategoricalDistribution(choices)
+    assert _as_distribution("a", Int(2, 8, log=True)) == d.IntDistribution(2, 8, log=True)
+    assert _as_distribution("a", Categorical(["x", "y"])) == d.CategoricalDistribution(["x", "y"])
+    assert _as_distribution("a", [0.1, 0.2]) == d.CategoricalDistribution([0.1, 0.2])
+    with pytest.raises(InvalidParameterError, match="must be str, int, float"):
+        _as_distribution("a", [object()])
