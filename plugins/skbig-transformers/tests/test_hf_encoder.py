@@ -1,0 +1,321 @@
+"""``hf_encoder`` on a tiny BERT written by the test: contract, transfer knobs, persistence."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+from skbig_transformers.backend import HFEncoderBackend
+
+import skbig
+from skbig import TextClassifier
+from skbig.backends.base import TaskSpec
+from skbig.engine.callbacks import Callback
+from skbig.exceptions import InvalidParameterError
+from skbig.pretrained import WeightsNotFoundError
+from skbig.testing import BackendConformance, tiny_task_data
+
+ENCODER_WEIGHT = "encoder.encoder.layer.0.attention.self.query.weight"
+EMBEDDING_WEIGHT = "encoder.embeddings.word_embeddings.weight"
+
+
+def tiny(model, **params):
+    """A TextClassifier on the tiny BERT that fits in well under a second."""
+    defaults = dict(
+        backend="hf_encoder",
+        backend_params={"model": model},
+        max_epochs=2,
+        batch_size=8,
+        lr=1e-3,
+        validation_fraction=0.0,
+        random_state=0,
+    )
+    return TextClassifier(**{**defaults, **params})
+
+
+class Snapshots(Callback):
+    """Copies of the weights before training and after every epoch."""
+
+    def __init__(self):
+        self.weights = []
+
+    def on_fit_begin(self, trainer):
+        self.weights = [_copy(trainer.module)]
+
+    def on_epoch_end(self, trainer, record):
+        self.weights.append(_copy(trainer.module))
+
+
+def _copy(module):
+    return {k: v.detach().clone() for k, v in module.state_dict().items()}
+
+
+class TestHFEncoderConformance(BackendConformance):
+    """The suite on the tiny BERT; one fitted model shared by the class (fits are the cost)."""
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def backend_cls(cls):
+        return HFEncoderBackend
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def estimator_params(cls, tiny_bert):
+        return {
+            "backend_params": {"model": tiny_bert},
+            "max_epochs": 2,
+            "batch_size": 8,
+            "random_state": 0,
+            "validation_fraction": 0.0,
+        }
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def sample_data(cls, backend_cls):
+        return tiny_task_data(backend_cls.task)
+
+    @pytest.fixture(scope="class")
+    @classmethod
+    def fitted(cls, backend_cls, estimator_params, sample_data):
+        X, y, _ = sample_data
+        return TextClassifier(backend=backend_cls.name, **estimator_params).fit(X, y)
+
+
+@pytest.fixture(scope="module")
+def fitted(tiny_bert, sentiment):
+    texts, labels = sentiment
+    return tiny(tiny_bert, max_epochs=3, validation_fraction=0.2).fit(texts, labels)
+
+
+# -- transfer learning ---------------------------------------------------------------------------
+def test_backbone_is_the_encoder_and_the_head_is_fresh(fitted):
+    backbone = fitted._backend.backbone_parameter_names(fitted.module_)
+    assert backbone == ["encoder.*"]
+    names = {name for name, _ in fitted.module_.named_parameters()}
+    assert {n for n in names if not n.startswith("encoder.")} == {"head.weight", "head.bias"}
+    assert fitted.module_.head.out_features == 2
+
+
+def test_freeze_backbone_keeps_encoder_bit_identical_until_unfreeze_at(tiny_bert, sentiment):
+    texts, labels = sentiment
+    snaps = Snapshots()
+    tiny(tiny_bert, max_epochs=3, freeze="backbone", unfreeze_at=2, callbacks=[snaps]).fit(texts, labels)
+    for key in (ENCODER_WEIGHT, EMBEDDING_WEIGHT):
+        w = [s[key] for s in snaps.weights]
+        assert torch.equal(w[0], w[1]) and torch.equal(w[1], w[2]), key  # frozen for epochs 0 and 1
+        assert not torch.equal(w[2], w[3]), key  # trains from epoch index 2
+    head = [s["head.weight"] for s in snaps.weights]
+    assert not torch.equal(head[0], head[1])
+
+
+def test_freeze_backbone_for_the_whole_fit_trains_only_the_head(tiny_bert, sentiment):
+    texts, labels = sentiment
+    snaps = Snapshots()
+    clf = tiny(tiny_bert, max_epochs=1, freeze="backbone", callbacks=[snaps]).fit(texts, labels)
+    final = _copy(clf.module_)
+    trained = [k for k in final if not torch.equal(final[k], snaps.weights[0][k])]
+    assert sorted(trained) == ["head.bias", "head.weight"]
+    assert all(p.requires_grad for p in clf.module_.parameters())  # unfrozen again after fit
+
+
+def test_backbone_learning_rate_is_lr_times_backbone_lr_mult(tiny_bert, sentiment):
+    class OptimizerProbe(Callback):
+        def on_fit_begin(self, trainer):
+            self.groups = [
+                (g["is_backbone"], g["lr"], len(g["params"])) for g in trainer.optimizer.param_groups
+            ]
+
+    texts, labels = sentiment
+    probe = OptimizerProbe()
+    tiny(tiny_bert, lr=2e-3, backbone_lr_mult=0.1, max_epochs=1, callbacks=[probe]).fit(texts, labels)
+    backbone = [lr for is_backbone, lr, _ in probe.groups if is_backbone]
+    head = [lr for is_backbone, lr, _ in probe.groups if not is_backbone]
+    assert backbone and head
+    assert backbone == pytest.approx([2e-4] * len(backbone))
+    assert head == pytest.approx([2e-3] * len(head))
+    assert sum(n for is_backbone, _, n in probe.groups if not is_backbone) == 2  # head weight and bias
+
+
+def test_pretrained_false_initialises_the_encoder_at_random(tiny_bert):
+    spec = TaskSpec("text-classification", 3)
+    weights = {}
+    for pretrained in (True, False):
+        backend = HFEncoderBackend({"model": tiny_bert})
+        backend.pretrained = pretrained
+        backend.fit_preprocessing([])
+        torch.manual_seed(1)
+        weights[pretrained] = backend.build_module(spec).state_dict()
+    from safetensors.torch import load_file
+
+    saved = load_file(f"{tiny_bert}/model.safetensors")
+    key = "encoder.layer.0.attention.self.query.weight"
+    torch.testing.assert_close(weights[True]["encoder." + key], saved[key])
+    assert not torch.equal(weights[False]["encoder." + key], saved[key])
+    assert weights[True]["head.weight"].shape == (3, 32)
+
+
+# -- tokenisation, batching and pooling ------------------------------------------------------------
+def test_make_data_trims_each_batch_to_its_longest_text(tiny_bert):
+    backend = HFEncoderBackend({"model": tiny_bert, "max_length": 6})
+    backend.fit_preprocessing([])
+    data = backend.make_data(["good", "a good nice great film movie poor sad"], [0, 1])
+    assert data.tensors["lengths"].tolist() == [3, 6]  # [CLS] good [SEP]; cut at max_length
+    assert data.batch(torch.tensor([0]))["input_ids"].shape == (1, 3)
+    assert data.batch(torch.tensor([0, 1]))["input_ids"].shape == (2, 6)
+
+
+@pytest.mark.parametrize("pooling", ["mean", "cls"])
+def test_padding_does_not_change_a_text_s_scores(tiny_bert, pooling):
+    backend = HFEncoderBackend({"model": tiny_bert, "pooling": pooling})
+    backend.fit_preprocessing([])
+    module = backend.build_module(TaskSpec("text-classification", 2)).eval()
+    data = backend.make_data(["good film", "a bad movie and the awful film poor sad"])
+    with torch.inference_mode():
+        alone = backend.forward(module, data.batch(torch.tensor([0])))
+        padded = backend.forward(module, data.batch(torch.tensor([0, 1])))[:1]
+    torch.testing.assert_close(alone, padded, rtol=1e-5, atol=1e-5)
+
+
+def test_length_groups_give_the_scores_of_the_whole_batch(tiny_bert):
+    backend = HFEncoderBackend({"model": tiny_bert})
+    backend.fit_preprocessing([])
+    module = backend.build_module(TaskSpec("text-classification", 2)).eval()
+    texts = [" ".join(["good", "bad", "film"][: 1 + i % 3] * (1 + i % 5)) for i in range(21)]
+    batch = backend.make_data(texts).batch(torch.arange(len(texts)))
+    with torch.inference_mode():
+        grouped = backend.forward(module, batch)
+        module.group_size = 0
+        whole = backend.forward(module, batch)
+    torch.testing.assert_close(grouped, whole, rtol=1e-5, atol=1e-5)
+
+
+def test_learns_an_obvious_rule(fitted, sentiment):
+    texts, labels = sentiment
+    assert (fitted.predict(texts) == np.array(labels)).mean() >= 0.9
+    assert {"valid_score", "valid_loss"} <= set(fitted.history_[-1])
+
+
+# -- persistence ------------------------------------------------------------------------------------
+def test_state_names_the_model_as_json(fitted, tiny_bert):
+    state = fitted._backend.get_state()
+    assert json.loads(json.dumps(state)) == state
+    assert state["path"] == str(fitted._backend.model_path) and state["hub_id"] is None
+
+
+def test_save_and_load_offline(fitted, sentiment, tmp_path):
+    texts, _ = sentiment
+    reloaded = skbig.load(fitted.save(tmp_path / "model.skbig"))
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    assert reloaded._backend.model_path == fitted._backend.model_path
+    np.testing.assert_allclose(
+        reloaded.predict_proba(texts), fitted.predict_proba(texts), rtol=1e-5, atol=1e-6
+    )
+    assert reloaded.predict(texts).tolist() == fitted.predict(texts).tolist()
+
+
+@pytest.mark.slow
+def test_save_and_load_offline_in_a_fresh_process(fitted, sentiment, tmp_path):
+    texts, _ = sentiment
+    path = fitted.save(tmp_path / "model.skbig")
+    expected = fitted.predict_proba(texts)
+    probe = (
+        "import json, sys, skbig; m = skbig.load(sys.argv[1]); "
+        "print(json.dumps(m.predict_proba(json.loads(sys.argv[2])).tolist()))"
+    )
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
+    out = subprocess.run(
+        [sys.executable, "-c", probe, str(path), json.dumps(texts)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    np.testing.assert_allclose(np.array(json.loads(out.stdout)), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_load_names_a_model_directory_that_has_gone(tiny_bert, sentiment, tmp_path):
+    texts, labels = sentiment
+    moved = shutil.copytree(tiny_bert, tmp_path / "encoder")
+    clf = tiny(str(moved), max_epochs=1).fit(texts[:8], labels[:8])
+    path = clf.save(tmp_path / "model.skbig")
+    shutil.rmtree(moved)
+    with pytest.raises(WeightsNotFoundError, match=r"fitted from .*encoder.* no longer exists"):
+        skbig.load(path)
+
+
+def test_a_moved_weights_package_is_found_again_by_name():
+    from skbig_transformers.backend import MiniLMBackend
+    from skbig_transformers.weights import minilm_path
+
+    backend = MiniLMBackend()
+    backend.set_state({"model": "all-MiniLM-L6-v2", "hub_id": MiniLMBackend.hub, "path": "/gone/model"})
+    assert backend.model_path == minilm_path()
+
+
+# -- errors state the rule, the value and the fix ------------------------------------------------------
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"pooling": "max"}, r"pooling must be one of \['mean', 'cls'\], got pooling='max'"),
+        ({"max_length": 1}, "max_length must be an int >= 2"),
+        ({"dropout": 1.5}, r"dropout must be a number in \[0, 1\), got dropout=1.5"),
+        ({"model": ""}, "model must be a hub id, a weights name or a directory"),
+        ({"allow_download": "yes"}, "allow_download must be True or False"),
+        ({"poolin": "cls"}, "did you mean 'pooling'"),
+    ],
+    ids=["pooling", "max-length", "dropout", "empty-model", "allow-download", "typo"],
+)
+def test_bad_hyperparameters_state_the_rule(params, message):
+    with pytest.raises(InvalidParameterError, match=message):
+        HFEncoderBackend(params)
+
+
+def test_missing_model_says_how_to_name_one(sentiment):
+    texts, labels = sentiment
+    with pytest.raises(
+        InvalidParameterError, match=r"needs a model: pass backend_params=\{'model': \.\.\.\}"
+    ):
+        TextClassifier(backend="hf_encoder").fit(texts, labels)
+
+
+def test_model_path_that_does_not_exist(tmp_path, sentiment):
+    texts, labels = sentiment
+    missing = str(tmp_path / "no-such-model")
+    with pytest.raises(WeightsNotFoundError, match=r"model='.*no-such-model' is not an existing directory"):
+        tiny(missing).fit(texts, labels)
+
+
+def test_hub_id_not_in_the_offline_cache():
+    backend = HFEncoderBackend({"model": "no-such-org/no-such-encoder"})
+    with pytest.raises(
+        WeightsNotFoundError, match=r"no offline copy of 'no-such-org/no-such-encoder'.*allow_download"
+    ):
+        backend.fit_preprocessing([])
+
+
+def test_max_length_is_capped_at_the_model_limit(tiny_bert):
+    backend = HFEncoderBackend({"model": tiny_bert, "max_length": 100})
+    backend.fit_preprocessing([])
+    assert backend.max_length() == 64  # the tiny model's position embeddings
+    data = backend.make_data([" ".join(["good"] * 200)])
+    assert data.tensors["input_ids"].shape == (1, 64)
+
+
+# -- packaging --------------------------------------------------------------------------------------------
+def test_listing_backends_does_not_import_transformers():
+    probe = (
+        "import sys, skbig; rows = {r.name: r.status for r in skbig.list_backends()}; "
+        "assert rows['minilm'] == rows['hf_encoder'] == 'ok', rows; "
+        "print('transformers' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "False"
