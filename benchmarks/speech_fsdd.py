@@ -1,0 +1,185 @@
+"""Speaker-independent spoken digits: SpeechRecognizer() against a log-mel + SVC baseline.
+
+Data: the Free Spoken Digit Dataset in ``/work/shared/data/fsdd`` (3,000 clips,
+6 speakers, 8 kHz).  Train on every speaker but ``theo``; test on theo's 500
+clips, whom neither model (nor its validation split or early stopping) ever
+sees during training.  Transcripts are the English digit words.
+
+* ``SpeechRecognizer()`` with default settings: word error rate and fit time.
+* Baseline: mean and standard deviation of each log-mel band over time,
+  ``StandardScaler`` and an RBF ``SVC``; its error rate (1 - accuracy) is the
+  WER of a model that always outputs exactly one digit word.
+
+Run by hand (never in the test suite)::
+
+    .venv/bin/python benchmarks/speech_fsdd.py
+    .venv/bin/python benchmarks/speech_fsdd.py --params '{"max_epochs": 5}'  # quick look
+
+Prints the figures and writes them as JSON to ``benchmarks/results/``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from skbig import SpeechRecognizer
+from skbig.engine.callbacks import Callback
+from skbig.engine.data import iterate_batches
+from skbig.metrics import cer, wer
+
+DATA = Path(os.environ.get("SKBIG_FSDD", "/work/shared/data/fsdd"))
+RESULTS = Path(__file__).parent / "results"
+WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+TEST_SPEAKER = "theo"
+
+
+def load_split(test_speaker: str = TEST_SPEAKER) -> tuple[list[str], list[str], list[str], list[str]]:
+    """Paths and digit words for the training speakers and for the test speaker.
+
+    With a development speaker as ``test_speaker``, theo is left out entirely.
+    """
+    with (DATA / "metadata.csv").open(encoding="utf-8", newline="") as fh:
+        rows = [r for r in csv.DictReader(fh) if test_speaker == TEST_SPEAKER or r["speaker"] != TEST_SPEAKER]
+    train = [r for r in rows if r["speaker"] != test_speaker]
+    test = [r for r in rows if r["speaker"] == test_speaker]
+
+    def unpack(part: list[dict[str, str]]) -> tuple[list[str], list[str]]:
+        return [str(DATA / r["filename"]) for r in part], [WORDS[int(r["digit"])] for r in part]
+
+    return (*unpack(train), *unpack(test))
+
+
+def svc_baseline(
+    train_paths: list[str], train_words: list[str], test_paths: list[str], test_words: list[str]
+) -> dict:
+    """Mean+std pooled log-mel features, StandardScaler, SVC."""
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    from skbig.data.audio import load_audio, log_mel_features
+
+    def pooled(paths: list[str]) -> np.ndarray:
+        rows = []
+        for i, path in enumerate(paths):
+            wave = load_audio(path, index=i, sample_rate=None, target_rate=16000)
+            feats = log_mel_features(wave, sample_rate=16000, n_mels=40).numpy()
+            rows.append(np.concatenate([feats.mean(axis=0), feats.std(axis=0)]))
+        return np.asarray(rows)
+
+    start = time.perf_counter()
+    model = make_pipeline(StandardScaler(), SVC()).fit(pooled(train_paths), train_words)
+    fit_seconds = time.perf_counter() - start
+    accuracy = float(np.mean(model.predict(pooled(test_paths)) == np.asarray(test_words)))
+    return {"accuracy": accuracy, "error_rate": 1.0 - accuracy, "fit_seconds": fit_seconds}
+
+
+class DevReport(Callback):
+    """Print each epoch, and the development speaker's WER every 5 epochs.
+
+    Diagnostics only: nothing here feeds back into training or early stopping.
+    """
+
+    def __init__(self, paths: list[str], words: list[str]) -> None:
+        self.paths, self.words = paths, words
+
+    def on_epoch_end(self, trainer: Any, record: Any) -> None:
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()}, flush=True)
+        module = getattr(trainer, "module", None)
+        if record["epoch"] % 5 or module is None:
+            return
+        was_training = module.training
+        module.eval()
+        predictions: list[str] = []
+        with torch.inference_mode():
+            for batch in iterate_batches(trainer.backend.make_data(self.paths, None), 128, shuffle=False):
+                predictions += trainer.backend.decode(module, batch)
+        module.train(was_training)
+        print(f"  dev WER after epoch {record['epoch']}: {wer(self.words, predictions):.3f}", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--params", default="{}", help="JSON overrides for SpeechRecognizer (default: none)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--tag", default="", help="suffix of the results file name")
+    parser.add_argument(
+        "--dev-speaker",
+        default=None,
+        help="choose settings honestly: drop theo altogether, train on the other speakers but this one, "
+        "test on this one, and print its WER every few epochs",
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    args = parser.parse_args()
+    overrides = json.loads(args.params)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+
+    test_speaker = args.dev_speaker or TEST_SPEAKER
+    train_paths, train_words, test_paths, test_words = load_split(test_speaker)
+    print(f"train: {len(train_paths)} clips; test: {len(test_paths)} clips of {test_speaker}")
+    result: dict = {
+        "benchmark": "fsdd speaker-independent digits",
+        "test_speaker": test_speaker,
+        "n_train": len(train_paths),
+        "n_test": len(test_paths),
+        "overrides": overrides,
+        "torch_threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.platform(),
+    }
+    if not args.skip_baseline:
+        result["svc"] = svc_baseline(train_paths, train_words, test_paths, test_words)
+        print(
+            f"log-mel + SVC: error rate {result['svc']['error_rate']:.3f} "
+            f"(accuracy {result['svc']['accuracy']:.3f}), fit {result['svc']['fit_seconds']:.1f} s"
+        )
+
+    callbacks = [DevReport(test_paths, test_words)] if args.dev_speaker else None
+    asr = SpeechRecognizer(random_state=0, callbacks=callbacks, **overrides)
+    start = time.perf_counter()
+    asr.fit(train_paths, train_words)
+    fit_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    predictions = asr.predict(test_paths)
+    predict_seconds = time.perf_counter() - start
+    result["speech_recognizer"] = {
+        "wer": wer(test_words, predictions),
+        "cer": cer(test_words, predictions),
+        "fit_seconds": fit_seconds,
+        "predict_seconds": predict_seconds,
+        "epochs": len(asr.history_),
+        "best_epoch": asr.best_epoch_,
+        "history": asr.history_,
+        "backend_params": {
+            k[len("backend_params__") :]: v
+            for k, v in asr.get_params().items()
+            if k.startswith("backend_params__")
+        },
+        "errors": sorted({(r, p) for r, p in zip(test_words, predictions) if r != p})[:40],
+    }
+    sr = result["speech_recognizer"]
+    for record in asr.history_:
+        print({k: round(v, 4) if isinstance(v, float) else v for k, v in record.items()})
+    print(
+        f"SpeechRecognizer(): WER {sr['wer']:.3f}, CER {sr['cer']:.3f}, fit {fit_seconds:.0f} s "
+        f"({sr['epochs']} epochs, best {sr['best_epoch']}), predict {predict_seconds:.1f} s"
+    )
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    out = RESULTS / f"speech_fsdd{('_' + args.tag) if args.tag else ''}.json"
+    out.write_text(json.dumps(result, indent=2, default=str))
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
