@@ -84,7 +84,9 @@ def resolve_weights(
     if not isinstance(pretrained, bool):
         path = Path(pretrained).expanduser()
         if not path.exists():
-            raise WeightsNotFoundError(f"pretrained={str(pretrained)!r} does not exist; pass an existing path")
+            raise WeightsNotFoundError(
+                f"pretrained={str(pretrained)!r} does not exist; pass an existing path"
+            )
         return path
     source = list_weights().get(name)
     if source is not None:
@@ -128,5 +130,5 @@ def _hub_snapshot(hub_id: str, *, local_only: bool) -> Path | None:
         return None
     try:
         return Path(snapshot_download(hub_id, local_files_only=local_only))
-    except Exception:  # noqa: BLE001 - any hub failure means "not available from here"
+    except Exception:
         return None

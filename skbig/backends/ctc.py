@@ -569,7 +569,7 @@ class CTCModule(nn.Module):
         if self.average_decay > 0 and not self._in_average:
             if self.training:
                 self._update_average()
-            elif int(self.average.steps) > 0:
+            elif int(self.average.get_buffer("steps")) > 0:
                 averaged = {
                     n: getattr(self.average, n.replace(".", "__")) for n, _ in self.named_parameters()
                 }
@@ -583,11 +583,11 @@ class CTCModule(nn.Module):
     @torch.no_grad()
     def _update_average(self) -> None:
         """Fold the current weights (those after the last optimiser step) into the average."""
-        steps = int(self.average.steps)
+        steps = int(self.average.get_buffer("steps"))
         decay = min(self.average_decay, (1 + steps) / (10 + steps))  # short memory at first
         for name, param in self.named_parameters():
             getattr(self.average, name.replace(".", "__")).lerp_(param.detach(), 1.0 - decay)
-        self.average.steps += 1
+        self.average.get_buffer("steps").add_(1)
 
     def _forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         h, lengths = self.subsampling(x, lengths)

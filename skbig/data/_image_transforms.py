@@ -269,9 +269,7 @@ def resize_batch(x: torch.Tensor, size: Size) -> torch.Tensor:
         If ``x`` is not 4-D.
     """
     if x.ndim != 4:
-        raise InvalidInputError(
-            f"resize_batch needs an (N, C, H, W) tensor, got shape {tuple(x.shape)}"
-        )
+        raise InvalidInputError(f"resize_batch needs an (N, C, H, W) tensor, got shape {tuple(x.shape)}")
     target = as_size(size)
     if tuple(x.shape[-2:]) == target:
         return x

@@ -207,8 +207,7 @@ def _check_path(path: Any, index: int) -> Path:
         raise InvalidInputError(f"X[{index}] is an empty path; give the image file's path")
     if p.is_dir():
         raise InvalidInputError(
-            f"{_where(index, path)} is a directory, not an image file; "
-            "list the image files inside it instead"
+            f"{_where(index, path)} is a directory, not an image file; list the image files inside it instead"
         )
     if not p.exists():
         raise InvalidInputError(
@@ -241,9 +240,7 @@ def _open_bytes(data: bytes, index: int, *, path: Any) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise _bomb_error(where, exc) from exc
     except UnidentifiedImageError as exc:
-        raise InvalidInputError(
-            f"{where} is not a recognised image; expected a {_FORMATS} file"
-        ) from exc
+        raise InvalidInputError(f"{where} is not a recognised image; expected a {_FORMATS} file") from exc
     except (OSError, ValueError, SyntaxError) as exc:
         raise InvalidInputError(f"{where} is a corrupt image file ({exc})") from exc
     return _load(img, index, path=path)

@@ -103,7 +103,9 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
 
     def predict_log_proba(self, X: Any) -> np.ndarray:
         """Logarithm of :meth:`predict_proba` (computed in float64, so rows sum to 1)."""
-        chunks = self._forward_all(X, lambda module, batch: self._classification_backend.predict_logits(module, batch).cpu())
+        chunks = self._forward_all(
+            X, lambda module, batch: self._classification_backend.predict_logits(module, batch).cpu()
+        )
         logits = torch.cat(chunks).double()
         return torch.log_softmax(logits, dim=1).numpy()
 

@@ -242,7 +242,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
 
     def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
         defaults = backend.training_defaults
-        patience = _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
+        patience = (
+            _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
+        )
         resolved = {
             name: getattr(self, name) if getattr(self, name) is not None else defaults.get(name, fallback)
             for name, fallback in (

@@ -89,7 +89,7 @@ def _compact_form(spec: Any) -> Float | Int | Categorical | None:
     kind = spec[0]
     if kind in _RANGE_KINDS and len(spec) == 3 and all(isinstance(v, (int, float)) for v in spec[1:]):
         cls, log = _RANGE_KINDS[kind]
-        return cls(spec[1], spec[2], log=log)
+        return cls(spec[1], spec[2], log=log)  # type: ignore[operator,return-value]
     if kind == "categorical" and len(spec) == 2 and isinstance(spec[1], (list, tuple)):
         return Categorical(spec[1])
     return None

@@ -442,7 +442,7 @@ def test_mixed_items_and_series_are_items(photo_path: str, photo: np.ndarray) ->
 def test_to_tensor_resizes_to_exact_size(photo_path: str) -> None:
     tensor = to_tensor(decode_image(photo_path, index=0), (32, 48))
     assert tensor.shape == (3, 32, 48) and tensor.dtype == torch.float32
-    assert 0.0 <= tensor.min() and tensor.max() <= 1.0
+    assert tensor.min() >= 0.0 and tensor.max() <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -524,9 +524,7 @@ def _dataset(items: list, **kwargs: object) -> ImageDataset:
 
 def test_dataset_without_augment_is_resize_and_normalize(photo_path: str) -> None:
     sample = _dataset([photo_path], targets=[1])[0]
-    expected = normalize(
-        to_tensor(decode_image(photo_path, index=0), 32), IMAGENET_MEAN, IMAGENET_STD
-    )
+    expected = normalize(to_tensor(decode_image(photo_path, index=0), 32), IMAGENET_MEAN, IMAGENET_STD)
     assert torch.equal(sample["x"], expected)
     assert sample["y"].dtype == torch.long and sample["y"].ndim == 0 and int(sample["y"]) == 1
 
@@ -572,9 +570,7 @@ def test_worker_decode_error_surfaces_in_main_process(tmp_path: Path, photo_path
         num_workers=1,
         collate_fn=ImageDataset.collate,
     )
-    with pytest.raises(
-        InvalidInputError, match=r"X\[1\] \(.*ant photo\.jpg'\) is not a recognised image"
-    ):
+    with pytest.raises(InvalidInputError, match=r"X\[1\] \(.*ant photo\.jpg'\) is not a recognised image"):
         list(loader)
 
 

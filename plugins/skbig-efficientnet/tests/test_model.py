@@ -54,8 +54,7 @@ def _photo(kind: str, name: str) -> Path:
     root = _photo_root()
     if root is None or not (root / kind / name).is_file():
         pytest.skip(
-            f"hymenoptera photo {kind}/{name} not found under {_SHARED_ROOT} "
-            "or the skbig bundled sample"
+            f"hymenoptera photo {kind}/{name} not found under {_SHARED_ROOT} or the skbig bundled sample"
         )
     return root / kind / name
 
@@ -127,9 +126,7 @@ def test_state_dict_keys_and_shapes_match_weights_file(
 ) -> None:
     own = EfficientNetLite0().state_dict()
     assert list(own) == list(file_state)
-    assert {k: tuple(v.shape) for k, v in own.items()} == {
-        k: tuple(v.shape) for k, v in file_state.items()
-    }
+    assert {k: tuple(v.shape) for k, v in own.items()} == {k: tuple(v.shape) for k, v in file_state.items()}
 
 
 def test_load_pretrained_copies_every_tensor(
@@ -139,27 +136,21 @@ def test_load_pretrained_copies_every_tensor(
         assert torch.equal(tensor, file_state[name]), name
 
 
-def test_load_pretrained_rejects_unexpected_key(
-    tmp_path: Path, file_state: dict[str, torch.Tensor]
-) -> None:
+def test_load_pretrained_rejects_unexpected_key(tmp_path: Path, file_state: dict[str, torch.Tensor]) -> None:
     path = tmp_path / "extra.pth"
     torch.save({**file_state, "_se_reduce.weight": torch.zeros(1)}, path)
     with pytest.raises(PersistenceError, match="unexpected keys: _se_reduce.weight"):
         load_pretrained(path)
 
 
-def test_load_pretrained_rejects_missing_key(
-    tmp_path: Path, file_state: dict[str, torch.Tensor]
-) -> None:
+def test_load_pretrained_rejects_missing_key(tmp_path: Path, file_state: dict[str, torch.Tensor]) -> None:
     path = tmp_path / "missing.pth"
     torch.save({k: v for k, v in file_state.items() if k != "_conv_stem.weight"}, path)
     with pytest.raises(PersistenceError, match="missing keys: _conv_stem.weight"):
         load_pretrained(path)
 
 
-def test_load_pretrained_rejects_wrong_shape(
-    tmp_path: Path, file_state: dict[str, torch.Tensor]
-) -> None:
+def test_load_pretrained_rejects_wrong_shape(tmp_path: Path, file_state: dict[str, torch.Tensor]) -> None:
     path = tmp_path / "shape.pth"
     torch.save({**file_state, "_fc.weight": torch.zeros(10, NUM_FEATURES)}, path)
     with pytest.raises(PersistenceError, match="_fc.weight"):
@@ -302,9 +293,7 @@ def test_training_step_updates_only_unfrozen_head() -> None:
     net.train()
     opt = torch.optim.SGD(net.head_parameters(), lr=0.1)
     before = net._fc.weight.detach().clone()
-    loss = torch.nn.functional.cross_entropy(
-        net(torch.randn(4, 3, 96, 96)), torch.tensor([0, 1, 0, 1])
-    )
+    loss = torch.nn.functional.cross_entropy(net(torch.randn(4, 3, 96, 96)), torch.tensor([0, 1, 0, 1]))
     loss.backward()
     opt.step()
     assert not torch.equal(net._fc.weight, before)

@@ -19,8 +19,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from skbig_whisper import convert as conv  # noqa: E402
-from skbig_whisper.convert import (  # noqa: E402
+from skbig_whisper import convert as conv
+from skbig_whisper.convert import (
     CT2FormatError,
     CT2ModelNotFoundError,
     cached_hf_whisper_dir,
@@ -145,7 +145,9 @@ def test_cache_leaves_nothing_behind_when_conversion_crashes(
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cache_honours_skbig_cache_dir(ct2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_honours_skbig_cache_dir(
+    ct2_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     calls: list[Path] = []
 
     def fake(src: Path, out: Path) -> Path:
@@ -183,14 +185,26 @@ def test_converted_weights_match_ct2(hf_model, ct2_vars: dict[str, np.ndarray]) 
 
 
 @pytest.mark.slow
-def test_converted_dir_loads_offline_with_english_no_timestamp_prompt(hf_model, processor, hf_dir: Path) -> None:
+def test_converted_dir_loads_offline_with_english_no_timestamp_prompt(
+    hf_model, processor, hf_dir: Path
+) -> None:
     assert (hf_dir / "model.safetensors").is_file()
     gen = hf_model.generation_config
-    assert (gen.decoder_start_token_id, gen.no_timestamps_token_id, gen.eos_token_id) == (SOT, NO_TIMESTAMPS, EOT)
+    assert (gen.decoder_start_token_id, gen.no_timestamps_token_id, gen.eos_token_id) == (
+        SOT,
+        NO_TIMESTAMPS,
+        EOT,
+    )
     assert gen.is_multilingual is False and gen.return_timestamps is False
     assert gen.begin_suppress_tokens == [220, EOT] and 50361 in gen.suppress_tokens
     fe = processor.feature_extractor
-    assert (fe.feature_size, fe.sampling_rate, fe.n_fft, fe.hop_length, fe.chunk_length) == (80, 16000, 400, 160, 30)
+    assert (fe.feature_size, fe.sampling_rate, fe.n_fft, fe.hop_length, fe.chunk_length) == (
+        80,
+        16000,
+        400,
+        160,
+        30,
+    )
     tok = processor.tokenizer
     assert tok.convert_tokens_to_ids(["<|startoftranscript|>", "<|notimestamps|>"]) == [SOT, NO_TIMESTAMPS]
     assert tok.convert_ids_to_tokens([50363, 51863]) == ["<|0.00|>", "<|30.00|>"]
@@ -213,16 +227,21 @@ def _clips(tmp_dir: Path) -> list[tuple[str, np.ndarray]]:
     fsdd = SHARED / "fsdd" / "recordings"
     lj = SHARED / "ljspeech_subset" / "wavs"
     names = [
-        fsdd / f for f in ("0_lucas_0.wav", "3_theo_12.wav", "5_jackson_7.wav", "7_george_3.wav", "9_yweweler_20.wav")
+        fsdd / f
+        for f in ("0_lucas_0.wav", "3_theo_12.wav", "5_jackson_7.wav", "7_george_3.wav", "9_yweweler_20.wav")
     ]
     names += [lj / "LJ001-0001.wav", lj / "LJ001-0002.wav"]
     if all(p.is_file() for p in names):
         return [(p.name, _load_16k(p)) for p in names]
     espeak = shutil.which("espeak-ng")
     if espeak is None:
-        pytest.skip(f"no reference speech: {SHARED} lacks the FSDD/LJSpeech clips and espeak-ng is not installed")
+        pytest.skip(
+            f"no reference speech: {SHARED} lacks the FSDD/LJSpeech clips and espeak-ng is not installed"
+        )
     clips = []
-    for i, text in enumerate(["in being comparatively modern", "seven", "the quick brown fox jumps over the lazy dog"]):
+    for i, text in enumerate(
+        ["in being comparatively modern", "seven", "the quick brown fox jumps over the lazy dog"]
+    ):
         wav = tmp_dir / f"espeak_{i}.wav"
         subprocess.run([espeak, "-w", str(wav), text], check=True, capture_output=True)
         clips.append((wav.name, _load_16k(wav)))
@@ -238,7 +257,9 @@ def test_greedy_tokens_identical_to_ctranslate2(hf_model, processor, ct2_model, 
     for name, audio in _clips(tmp_path):
         features = processor.feature_extractor(audio, sampling_rate=16000, return_tensors="np").input_features
         with torch.no_grad():
-            hf = hf_model.generate(torch.from_numpy(features), num_beams=1, do_sample=False, max_new_tokens=100)
+            hf = hf_model.generate(
+                torch.from_numpy(features), num_beams=1, do_sample=False, max_new_tokens=100
+            )
         hf_tokens = [t for t in hf[0].tolist() if t not in (SOT, NO_TIMESTAMPS, EOT)]
         result = ct2_model.generate(
             ctranslate2.StorageView.from_array(np.ascontiguousarray(features, dtype=np.float32)),

@@ -164,9 +164,7 @@ class _MBConvBlock(nn.Module):
         if expand_ratio != 1:
             self._expand_conv = _Conv2dSame(in_channels, hidden, 1)
             self._bn0 = _bn(hidden)
-        self._depthwise_conv = _Conv2dSame(
-            hidden, hidden, kernel_size, stride=stride, groups=hidden
-        )
+        self._depthwise_conv = _Conv2dSame(hidden, hidden, kernel_size, stride=stride, groups=hidden)
         self._bn1 = _bn(hidden)
         self._project_conv = _Conv2dSame(hidden, out_channels, 1)
         self._bn2 = _bn(out_channels)
@@ -181,9 +179,7 @@ class _MBConvBlock(nn.Module):
         if self.use_residual:
             if self.training and self.drop_connect_rate > 0.0:
                 keep = 1.0 - self.drop_connect_rate
-                mask = torch.empty(
-                    (x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device
-                ).bernoulli_(keep)
+                mask = torch.empty((x.shape[0], 1, 1, 1), dtype=x.dtype, device=x.device).bernoulli_(keep)
                 x = x * mask / keep
             x = x + inputs
         return x
@@ -348,9 +344,7 @@ class EfficientNetLite0(nn.Module):
         """
         _check_num_classes(num_classes)
         old = self._fc
-        new = nn.Linear(
-            old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype
-        )
+        new = nn.Linear(old.in_features, num_classes, device=old.weight.device, dtype=old.weight.dtype)
         _init_head(new)
         self._fc = new
         return self
@@ -389,17 +383,11 @@ def _init_head(linear: nn.Linear) -> None:
 
 def _check_num_classes(num_classes: object) -> None:
     if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-        raise InvalidParameterError(
-            f"num_classes must be an integer >= 1, got num_classes={num_classes!r}"
-        )
+        raise InvalidParameterError(f"num_classes must be an integer >= 1, got num_classes={num_classes!r}")
 
 
 def _check_probability(name: str, value: object) -> None:
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, (int, float))
-        or not 0.0 <= float(value) < 1.0
-    ):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) < 1.0:
         raise InvalidParameterError(f"{name} must be a float in [0, 1), got {name}={value!r}")
 
 

