@@ -226,7 +226,6 @@ def test_pipeline_from_paths_to_arrays_matches_fitting_on_paths(fitted, train, c
     assert pipe.score(clips[:3], ["zero"] * 3) == fitted.score(clips[:3], ["zero"] * 3)
 
 
-@pytest.mark.slow
 def test_grid_search_with_the_wer_scorer(train, clips):
     search = GridSearchCV(
         tiny(max_epochs=1), {"backend_params__hidden_size": [8, 16]}, cv=2, scoring=wer_scorer
