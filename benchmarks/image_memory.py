@@ -11,33 +11,41 @@ fresh Python process, with the same settings (defaults, ``max_epochs=1``,
 process).  Peak RSS is read with ``resource.getrusage(RUSAGE_CHILDREN)`` by a
 parent that has run only that one child.
 
-Run: ``.venv/bin/python benchmarks/image_memory.py [--sizes 200 2000]``.
+Run: ``.venv/bin/python benchmarks/image_memory.py [--sizes 200 2000]``, or
+``python -m benchmarks run --suite full --only image_memory``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks._common import data_dir, write_result
+from benchmarks._common import Samples, comparison
 
 TARGET_RATIO = 1.3
 FIT_PARAMS = {"max_epochs": 1, "batch_size": 64, "num_workers": 0, "random_state": 0}
 
 
-def write_images(folder: Path, n: int) -> list[tuple[str, str]]:
+#: The parent's torch thread count, handed to the measured child process.
+THREADS_ENV = "SKBIG_BENCH_THREADS"
+
+
+def write_images(data_dir: Path, folder: Path, n: int) -> list[tuple[str, str]]:
     """Write ``n`` distinct JPEG files re-encoded from the hymenoptera photos; return (path, label)."""
     from PIL import Image, ImageOps
 
-    sources = sorted((data_dir() / "hymenoptera").glob("*/*/*.jp*g"))
+    sources = sorted((Path(data_dir) / "hymenoptera").glob("*/*/*.jp*g"))
     rows = []
     for i in range(n):
         source = sources[i % len(sources)]
@@ -55,8 +63,12 @@ def write_images(folder: Path, n: int) -> list[tuple[str, str]]:
 
 def fit_child(listing: Path, n: int) -> None:
     """In the measured process: fit on the first ``n`` files and report what /proc saw."""
+    import torch
+
     from skbig import ImageClassifier
 
+    if os.environ.get(THREADS_ENV):
+        torch.set_num_threads(int(os.environ[THREADS_ENV]))
     rows = json.loads(listing.read_text())[:n]
     paths, labels = [r[0] for r in rows], [r[1] for r in rows]
     start = time.perf_counter()
@@ -64,7 +76,9 @@ def fit_child(listing: Path, n: int) -> None:
     seconds = time.perf_counter() - start
     status = Path("/proc/self/status").read_text()
     hwm_kb = int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM")))
-    print(json.dumps({"fit_seconds": seconds, "vm_hwm_mib": hwm_kb / 1024}))
+    print(
+        json.dumps({"fit_seconds": seconds, "vm_hwm_mib": hwm_kb / 1024, "threads": torch.get_num_threads()})
+    )
 
 
 def measure(listing: Path, n: int) -> None:
@@ -80,12 +94,22 @@ def measure(listing: Path, n: int) -> None:
     print(json.dumps({**report, "peak_rss_mib": peak_kb / 1024}))
 
 
-def main(sizes: list[int]) -> dict[str, object]:
-    figures: dict[str, object] = {"fit_params": FIT_PARAMS, "sizes": sizes}
+def run(data_dir: Path, *, quick: bool = False, sizes: list[int] | None = None) -> dict[str, Any]:
+    """Fit on the smallest and largest number of paths in fresh processes; the RSS ratio row.
+
+    ``quick`` uses 100 and 1,000 paths instead of 200 and 2,000.  Memory is
+    measured once per size (it does not vary between runs like a timing).
+    """
+    import torch
+
+    sizes = sizes or ([100, 1000] if quick else [200, 2000])
+    figures: dict[str, Any] = {"fit_params": FIT_PARAMS, "sizes": sizes}
+    env = {**os.environ, THREADS_ENV: str(torch.get_num_threads())}
+    threads: dict[int, int] = {}
     with tempfile.TemporaryDirectory(prefix="skbig-image-memory-") as tmp:
         folder = Path(tmp)
         start = time.perf_counter()
-        rows = write_images(folder, max(sizes))
+        rows = write_images(data_dir, folder, max(sizes))
         listing = folder / "listing.json"
         listing.write_text(json.dumps(rows))
         print(f"wrote {len(rows)} JPEG files to {folder} in {time.perf_counter() - start:.1f} s\n")
@@ -96,8 +120,10 @@ def main(sizes: list[int]) -> dict[str, object]:
                 check=True,
                 capture_output=True,
                 text=True,
+                env=env,
             )
             result = json.loads(out.stdout.strip().splitlines()[-1])
+            threads[n] = int(result["threads"])
             figures[f"peak_rss_mib_{n}"] = result["peak_rss_mib"]
             figures[f"fit_seconds_{n}"] = result["fit_seconds"]
             print(f"{n:6d} {result['peak_rss_mib']:13.1f} {result['fit_seconds']:7.1f}")
@@ -106,7 +132,17 @@ def main(sizes: list[int]) -> dict[str, object]:
     figures["ratio"] = ratio
     print(f"\npeak RSS ratio {large} / {small} paths: {ratio:.3f}")
     print(f"target ratio <= {TARGET_RATIO}: {'met' if ratio <= TARGET_RATIO else 'NOT met'}")
-    write_result("image_memory", figures)
+    figures["comparisons"] = [
+        comparison(
+            f"peak RSS, {large} paths",
+            skbig=Samples([figures[f"peak_rss_mib_{large}"]], [threads[large]]),
+            peer=Samples([figures[f"peak_rss_mib_{small}"]], [threads[small]]),
+            peer_name=f"same fit on {small} paths",
+            compared=f"ImageClassifier({FIT_PARAMS}) on JPEG paths, each fit in a fresh process; peak RSS",
+            unit="MiB",
+            target=("ratio", "<=", TARGET_RATIO),
+        )
+    ]
     return figures
 
 
@@ -118,4 +154,6 @@ if __name__ == "__main__":
     else:
         parser = argparse.ArgumentParser(description=__doc__)
         parser.add_argument("--sizes", type=int, nargs="+", default=[200, 2000])
-        main(parser.parse_args().sizes)
+        from benchmarks._common import data_dir, write_result
+
+        write_result("image_memory", run(data_dir(), sizes=parser.parse_args().sizes))

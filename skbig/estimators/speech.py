@@ -190,6 +190,11 @@ class SpeechRecognizer(SkbigEstimator):
             where = f"X[{index}] ({path})"
             if not path:
                 raise InvalidInputError(f"X[{index}] is an empty path; pass {_ACCEPTED}")
+            if not os.path.exists(path) and os.path.islink(path):
+                raise InvalidInputError(
+                    f"{where} is a symbolic link that does not resolve (its target is missing, or the "
+                    "links form a loop); point it at a real audio file"
+                )
             if not os.path.exists(path):
                 raise InvalidInputError(f"{where} does not exist; check the path and working directory")
             if os.path.isdir(path):
