@@ -2,6 +2,14 @@
 
 Commands
 --------
+fit
+    Train a text, image or speech model on files and save it.
+predict
+    Predict with a saved model; write a CSV (ids, predictions, probabilities).
+evaluate
+    Score a saved model on labelled files; optionally draw a confusion matrix.
+search
+    Optuna hyper-parameter search over the backend's space; save the best model.
 plugins
     Table of installed backends: name, task, status, distribution and version,
     with the reason for every broken one.
@@ -12,15 +20,141 @@ search-worker
 demo
     Fit a TextClassifier on the bundled SMS spam sample, report accuracy,
     predict new messages, save and reload the model.
+
+The data layouts (CSV, image folders, audio with ``transcripts.tsv``) are
+described in :mod:`skbig._cli_data`.  Bad arguments and bad data exit with
+code 2 and one line on stderr, ``skbig <command>: error: ...``; any other
+failure is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import csv
+import difflib
 import sys
+import time
 from collections.abc import Sequence
+from typing import Any
 
-__all__ = ["main"]
+from skbig._cli_data import TASKS, TRANSCRIPTS_FILE, load_inputs, load_labelled, task_of
+from skbig.exceptions import InvalidInputError, InvalidParameterError, SkbigError
+
+__all__ = ["main", "build_parser"]
+
+_ESTIMATORS = {"text": "TextClassifier", "image": "ImageClassifier", "speech": "SpeechRecognizer"}
+_PREDICT_CHUNK = 256
+
+DATA_HELP = (
+    "text: a CSV with a header row (columns chosen by --text-column/--label-column); "
+    "image: a folder with one sub-folder of images per class; "
+    f"speech: a folder of audio files (WAV/FLAC/OGG) with a {TRANSCRIPTS_FILE} whose header is "
+    "'filename<TAB>text' and whose rows give each file (relative to the folder) and its transcript"
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse whose errors are one line, ``skbig <command>: error: ...``, with exit code 2."""
+
+    def error(self, message: str) -> Any:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _fail(command: str, message: object) -> int:
+    """Report a domain error the way argparse reports a syntax error: one line, exit code 2."""
+    print(f"skbig {command}: error: {' '.join(str(message).split())}", file=sys.stderr)
+    return 2
+
+
+# -- commands ---------------------------------------------------------------------------------------
+def _cmd_fit(args: argparse.Namespace) -> int:
+    X, y = load_labelled(args.task, args.data, text_column=args.text_column, label_column=args.label_column)
+    estimator = _make_estimator(args)
+    start = time.perf_counter()
+    estimator.fit(X, y)
+    seconds = time.perf_counter() - start
+    path = estimator.save(args.output)
+    print(f"{_fit_summary(estimator)}; {len(X)} samples, {seconds:.1f}s; saved to {path}")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    import skbig
+
+    model = skbig.load(_model_path(args.model))
+    task = task_of(model)
+    ids, X = load_inputs(task, args.inputs, text_column=args.text_column, id_column=args.id_column)
+    header, rows = _predict_rows(model, ids, X, quiet=args.quiet)
+    if args.output:
+        with open(args.output, "w", encoding="utf-8", newline="") as fh:
+            _write_csv(fh, header, rows)
+        print(f"wrote {len(rows)} predictions to {args.output}", file=sys.stderr)
+    else:
+        _write_csv(sys.stdout, header, rows)
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    import skbig
+
+    model = skbig.load(_model_path(args.model))
+    task = task_of(model)
+    if args.confusion_matrix and task == "speech":
+        raise InvalidParameterError("--confusion-matrix needs a classifier; MODEL is a SpeechRecognizer")
+    X, y = load_labelled(task, args.data, text_column=args.text_column, label_column=args.label_column)
+    _, rows = _predict_rows(model, [str(i) for i in range(len(X))], X, quiet=args.quiet)
+    predicted = [row[1] for row in rows]
+    print(f"{type(model).__name__} ({model.backend_}) on {len(X)} samples of {args.data}")
+    if task == "speech":
+        from skbig.metrics import cer, wer
+
+        print(f"wer       {wer(y, predicted):.4f}")
+        print(f"cer       {cer(y, predicted):.4f}")
+        return 0
+    from sklearn.metrics import accuracy_score, classification_report, f1_score
+
+    labels = [str(c) for c in model.classes_]
+    print(f"accuracy  {accuracy_score(y, predicted):.4f}")
+    print(f"f1_macro  {f1_score(y, predicted, average='macro', labels=labels, zero_division=0):.4f}")
+    print()
+    print(classification_report(y, predicted, labels=labels, digits=4, zero_division=0))
+    if args.confusion_matrix:
+        _save_confusion_matrix(args.confusion_matrix, y, predicted, labels, args.normalize)
+        print(f"confusion matrix written to {args.confusion_matrix}")
+    return 0
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    from skbig.search import OptunaSearchCV
+
+    X, y = load_labelled(args.task, args.data, text_column=args.text_column, label_column=args.label_column)
+    search = OptunaSearchCV(
+        _make_estimator(args, verbose=0),
+        n_trials=args.n_trials,
+        timeout=args.timeout,
+        cv=args.cv,
+        storage=args.storage,
+        study_name=args.study,
+        random_state=args.random_state,
+        refit=args.output is not None,
+        callbacks=None if args.quiet else [_report_trial],
+    )
+    search.fit(X, y)
+    print(f"study {search.study_.study_name!r}: {search.n_trials_} trial(s) counted")
+    print(f"best CV score {search.best_score_:.4f} (trial {search.best_trial_.number})")
+    for key, value in sorted(search.best_params_.items()):
+        print(f"  {key} = {value!r}")
+    if args.output is not None:
+        path = search.best_estimator_.save(args.output)
+        print(f"best model refitted on all {len(X)} samples and saved to {path}")
+    return 0
+
+
+def _report_trial(study: Any, trial: Any) -> None:
+    """Optuna callback: one line on stderr per finished trial, the search's progress."""
+    value = "" if trial.value is None else f" score {trial.value:.4f}"
+    print(f"trial {trial.number} {trial.state.name.lower()}{value}", file=sys.stderr, flush=True)
 
 
 def _cmd_plugins(args: argparse.Namespace) -> int:
@@ -42,8 +176,6 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
 
 
 def _cmd_search_worker(args: argparse.Namespace) -> int:
-    import time
-
     import optuna
 
     from skbig.search._worker import count_trials, make_storage, run_worker
@@ -55,9 +187,8 @@ def _cmd_search_worker(args: argparse.Namespace) -> int:
     )
     try:
         study = optuna.load_study(study_name=args.study, storage=storage)
-    except KeyError:
-        print(f"skbig search-worker: no study named {args.study!r} in {args.storage}", file=sys.stderr)
-        return 2
+    except KeyError as exc:
+        raise InvalidInputError(f"no study named {args.study!r} in {args.storage}") from exc
     objective, _ = objective_from_spec(study)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     ran = run_worker(study, storage, objective, args.n_trials, deadline=deadline)
@@ -75,14 +206,226 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- helpers ----------------------------------------------------------------------------------------
+def _make_estimator(args: argparse.Namespace, verbose: int | None = None) -> Any:
+    import skbig
+
+    cls = getattr(skbig, _ESTIMATORS[args.task])
+    fixed: dict[str, Any] = {"verbose": (0 if args.quiet else 1) if verbose is None else verbose}
+    for name in ("backend", "max_epochs", "random_state"):
+        if getattr(args, name) is not None:
+            fixed[name] = getattr(args, name)
+    params = dict(args.param or ())
+    if "backend" in params:  # the backend decides which backend_params__* exist
+        fixed["backend"] = params.pop("backend")
+    estimator = cls(**fixed)
+    valid = estimator.get_params(deep=True)
+    unknown = sorted(k for k in params if k not in valid)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], list(valid), n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise InvalidParameterError(
+            f"--param {unknown[0]!r} is not a parameter of {cls.__name__} with backend "
+            f"{estimator.backend!r}; {hint}valid: {', '.join(sorted(valid))}"
+        )
+    return estimator.set_params(**params)
+
+
+def _parse_param(text: str) -> tuple[str, Any]:
+    """``key=value`` with the value read as a Python literal (number, bool, None, list...) or kept as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f"expected key=value, got {text!r}")
+    try:
+        value = ast.literal_eval(raw)
+    except (ValueError, SyntaxError):
+        value = raw
+    return key.strip(), value
+
+
+def _model_path(path: str) -> str:
+    from pathlib import Path
+
+    if not Path(path).is_file():
+        raise InvalidInputError(f"MODEL {path!r} does not exist; create one with 'skbig fit ... -o {path}'")
+    return path
+
+
+def _fit_summary(estimator: Any) -> str:
+    history = estimator.history_
+    summary = f"{type(estimator).__name__} ({estimator.backend_}): {len(history)} epoch(s)"
+    best = next((r for r in history if r["epoch"] == estimator.best_epoch_), None)
+    if best is not None and "valid_score" in best:
+        summary += f", best epoch {estimator.best_epoch_} with validation score {best['valid_score']:.4f}"
+    return summary
+
+
+def _predict_rows(
+    model: Any, ids: list[str], X: list[str], *, quiet: bool
+) -> tuple[list[str], list[list[Any]]]:
+    """Predict in chunks behind a progress bar; return the CSV header and rows."""
+    import numpy as np
+    from tqdm.auto import tqdm
+
+    classes = getattr(model, "classes_", None)
+    header = ["id", "prediction"] + ([f"proba_{c}" for c in classes] if classes is not None else [])
+    rows: list[list[Any]] = []
+    with tqdm(
+        total=len(X), desc="predict", unit="item", file=sys.stderr, disable=quiet or len(X) <= _PREDICT_CHUNK
+    ) as bar:
+        for start in range(0, len(X), _PREDICT_CHUNK):
+            part = X[start : start + _PREDICT_CHUNK]
+            part_ids = ids[start : start + _PREDICT_CHUNK]
+            if classes is None:
+                rows.extend([i, text] for i, text in zip(part_ids, model.predict(part)))
+            else:
+                proba = model.predict_proba(part)
+                labels = classes[np.argmax(proba, axis=1)]
+                rows.extend(
+                    [i, str(label), *(f"{p:.6f}" for p in row)]
+                    for i, label, row in zip(part_ids, labels, proba)
+                )
+            bar.update(len(part))
+    return header, rows
+
+
+def _write_csv(fh: Any, header: list[str], rows: list[list[Any]]) -> None:
+    writer = csv.writer(fh)
+    writer.writerow(header)
+    writer.writerows(rows)
+
+
+def _save_confusion_matrix(
+    path: str, y: list[str], predicted: list[str], labels: list[str], normalize: Any
+) -> None:
+    try:
+        import matplotlib
+    except ImportError as exc:
+        raise InvalidParameterError("--confusion-matrix needs matplotlib: pip install 'skbig[plot]'") from exc
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from skbig.plot import plot_confusion
+
+    ax = plot_confusion(y, predicted, labels=labels, normalize=normalize)
+    ax.figure.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(ax.figure)
+
+
+# -- parser -----------------------------------------------------------------------------------------
+def _add_data_arguments(p: argparse.ArgumentParser, *, with_task: bool) -> None:
+    if with_task:
+        p.add_argument("--task", required=True, choices=TASKS, help="what kind of model to train")
+    p.add_argument("data", metavar="DATA", help=DATA_HELP)
+    p.add_argument("--text-column", default="text", help="CSV column holding the texts (default: text)")
+    p.add_argument("--label-column", default="label", help="CSV column holding the labels (default: label)")
+
+
+def _add_estimator_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", help="backend name (see 'skbig plugins'); default: the estimator's default")
+    p.add_argument("--max-epochs", type=int, help="most epochs to train (default: the backend's)")
+    p.add_argument("--random-state", type=int, help="seed for reproducible results")
+    p.add_argument(
+        "--param",
+        action="append",
+        type=_parse_param,
+        metavar="KEY=VALUE",
+        help="any estimator parameter, repeatable: --param lr=0.01 --param backend_params__embed_dim=32",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+
+
+def _sub(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name,
+        help=help,
+        description=help[0].upper() + help[1:] + ".",
+        epilog=f"example:\n  {example}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (exposed for documentation and tests)."""
-    parser = argparse.ArgumentParser(
-        prog="skbig", description="Big pretrained models with scikit-learn manners."
+    parser = _Parser(
+        prog="skbig",
+        description="Big pretrained models with scikit-learn manners.",
+        epilog="Run 'skbig COMMAND --help' for a command's options and an example.",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("plugins", help="list installed backends and whether they load")
+    p = _sub(
+        sub,
+        "fit",
+        "train a model on a CSV, an image folder or transcribed audio and save it",
+        "skbig fit --task text sms.csv -o sms.skbig --max-epochs 5 --param lr=0.005",
+    )
+    _add_data_arguments(p, with_task=True)
+    p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the fitted model")
+    _add_estimator_arguments(p)
+    p.set_defaults(func=_cmd_fit)
+
+    p = _sub(
+        sub,
+        "predict",
+        "predict with a saved model and write a CSV of ids, predictions and class probabilities",
+        "skbig predict sms.skbig new_messages.csv -o predictions.csv",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model saved by 'skbig fit' or estimator.save()")
+    p.add_argument(
+        "inputs",
+        metavar="INPUTS",
+        nargs="+",
+        help="text: one CSV; image/speech: files and/or folders (searched recursively)",
+    )
+    p.add_argument("-o", "--output", metavar="CSV", help="where to write the predictions (default: stdout)")
+    p.add_argument("--text-column", default="text", help="CSV column holding the texts (default: text)")
+    p.add_argument("--id-column", help="CSV column to use as the id (default: the row number from 0)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_predict)
+
+    p = _sub(
+        sub,
+        "evaluate",
+        "score a saved model on labelled data (accuracy and macro F1, or WER and CER)",
+        "skbig evaluate sms.skbig sms_test.csv --confusion-matrix cm.png",
+    )
+    p.add_argument("model", metavar="MODEL", help="a model saved by 'skbig fit' or estimator.save()")
+    _add_data_arguments(p, with_task=False)
+    p.add_argument("--confusion-matrix", metavar="PNG", help="classifiers: draw the confusion matrix there")
+    p.add_argument(
+        "--normalize",
+        choices=["true", "pred", "all"],
+        help="confusion matrix of rates over true labels, predictions or all (default: counts)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_cmd_evaluate)
+
+    p = _sub(
+        sub,
+        "search",
+        "search hyper-parameters with Optuna over the backend's space; optionally save the best model",
+        "skbig search --task text sms.csv --storage sqlite:///sms.db --study sms --n-trials 20 -o best.skbig",
+    )
+    _add_data_arguments(p, with_task=True)
+    p.add_argument(
+        "--storage", help="database URL, e.g. sqlite:///study.db (rerun to resume); default: in memory"
+    )
+    p.add_argument("--study", help="study name (needed to resume or share a study)")
+    p.add_argument("--n-trials", type=int, default=20, help="the study's total trial budget (default 20)")
+    p.add_argument("--timeout", type=float, help="stop after this many seconds")
+    p.add_argument("--cv", type=int, default=3, help="cross-validation folds (default 3)")
+    p.add_argument("-o", "--output", metavar="MODEL", help="refit the best parameters on all data, save here")
+    _add_estimator_arguments(p)
+    p.set_defaults(func=_cmd_search)
+
+    p = _sub(
+        sub,
+        "plugins",
+        "list installed backends and whether they load",
+        "skbig plugins --task text-classification",
+    )
     p.add_argument(
         "--task",
         choices=["text-classification", "image-classification", "speech-recognition"],
@@ -90,7 +433,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_plugins)
 
-    p = sub.add_parser("search-worker", help="run trials of a shared Optuna study (see OptunaSearchCV)")
+    p = _sub(
+        sub,
+        "search-worker",
+        "run trials of a shared Optuna study (see OptunaSearchCV.create_study)",
+        "skbig search-worker --storage postgresql://user@host/db --study sms --n-trials 100",
+    )
     p.add_argument("--storage", required=True, help="database URL, e.g. postgresql://user@host/db")
     p.add_argument("--study", required=True, help="study name")
     p.add_argument("--n-trials", type=int, required=True, help="the study's total trial budget")
@@ -103,7 +451,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_search_worker)
 
-    p = sub.add_parser("demo", help="fit, evaluate, save and reload a TextClassifier on bundled SMS data")
+    p = _sub(
+        sub,
+        "demo",
+        "fit, evaluate, save and reload a TextClassifier on bundled SMS data",
+        "skbig demo -o sms.skbig",
+    )
     p.add_argument("-o", "--output", default=None, help="where to save the model (default: a temporary file)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
@@ -111,10 +464,22 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``skbig`` command; returns the exit code."""
+    """Entry point of the ``skbig`` command; returns the exit code.
+
+    Errors in the arguments or the data (any :class:`~skbig.exceptions.SkbigError`)
+    are reported on one line with exit code 2; other exceptions propagate.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except SkbigError as exc:
+        return _fail(args.command, exc)
+    except BrokenPipeError:  # output piped into e.g. `head`, which stopped reading: not an error
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":  # pragma: no cover
