@@ -34,8 +34,12 @@ _LAZY = {
     "OptunaSearchCV": "skbig.search.optuna_search",
     "load": "skbig.persistence",
 }
+# Submodules reachable as ``skbig.plot`` etc. after a bare ``import skbig``; none imports an extra.
+_SUBMODULES = ("callbacks", "plot")
 
 if TYPE_CHECKING:
+    from skbig import callbacks as callbacks
+    from skbig import plot as plot
     from skbig.estimators.image import ImageClassifier
     from skbig.estimators.speech import SpeechRecognizer
     from skbig.estimators.text import TextClassifier
@@ -48,8 +52,10 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_LAZY[name]), name)
         globals()[name] = value
         return value
+    if name in _SUBMODULES:
+        return import_module(f"skbig.{name}")
     raise AttributeError(f"module 'skbig' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(__all__)
+    return sorted([*__all__, *_SUBMODULES])
