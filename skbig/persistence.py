@@ -80,6 +80,7 @@ def load(path: str | os.PathLike[str]) -> Any:
     """
     from importlib import import_module
 
+    from safetensors import SafetensorError
     from safetensors.torch import load as load_tensors
 
     from skbig.backends.registry import get_backend
@@ -93,6 +94,11 @@ def load(path: str | os.PathLike[str]) -> Any:
             _check_members(archive, path)
             config = json.loads(_read_member(archive, CONFIG_MEMBER, path))
             weights = load_tensors(_read_member(archive, WEIGHTS_MEMBER, path))
+    except SafetensorError as exc:
+        raise PersistenceError(
+            f"{str(path)!r}: {WEIGHTS_MEMBER} is not a valid safetensors file ({exc}); the model is "
+            "corrupt or was crafted (pickled weights are never loaded)"
+        ) from exc
     except (zipfile.BadZipFile, json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PersistenceError(
             f"{str(path)!r} is not a skbig model file (expected a zip archive with "

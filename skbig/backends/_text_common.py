@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import numbers
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 from skbig.backends.base import TextClassificationBackend
 from skbig.data.text import Vocabulary, pad_sequences
 from skbig.engine.data import TensorData
+from skbig.exceptions import InvalidParameterError
 
 __all__ = ["VocabularyBackend"]
 
@@ -26,9 +28,19 @@ class VocabularyBackend(TextClassificationBackend):
     vocabulary_params: tuple[str, str] = ("min_count", "max_vocab")
     #: Drop tokens never seen in training instead of mapping them to the unknown id.
     drop_unknown: bool = False
+    #: Hyper-parameters that size tensors and must be ints >= 1 (checked at construction,
+    #: so a bad value is named instead of failing deep inside torch).
+    positive_int_params: tuple[str, ...] = ("embed_dim", "max_length")
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         super().__init__(params)
+        for key in self.positive_int_params:
+            value = self.params.get(key)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+                raise InvalidParameterError(
+                    f"backend {self.name!r}: {key} must be an int >= 1, got {key}={value!r}; "
+                    f"set it with backend_params__{key}=..."
+                )
         self.vocabulary: Vocabulary | None = None
 
     @abc.abstractmethod

@@ -72,6 +72,7 @@ class LSTMBackend(VocabularyBackend):
         "max_length": 256,
     }
     training_defaults = {"lr": 2e-3, "batch_size": 32, "max_epochs": 15, "weight_decay": 0.0}
+    positive_int_params = ("embed_dim", "hidden_size", "num_layers", "max_length")
 
     def tokens(self, text: str) -> list[str]:
         return tokenize(text)

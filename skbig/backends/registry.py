@@ -117,7 +117,7 @@ class _Registry:
             try:
                 cls = entry.target if entry.target is not None else _import(entry.source)
                 _validate(cls, entry.name)
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:  # a plugin calling sys.exit() on import is broken too
                 reason = f"{type(exc).__name__}: {exc}"
                 self._errors[entry.name] = reason
                 raise PluginError(

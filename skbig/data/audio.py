@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from functools import lru_cache
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 import soundfile as sf
@@ -65,7 +65,7 @@ def _array_to_float(item: np.ndarray, where: str) -> np.ndarray:
     )
 
 
-def _decode(source: str | io.BytesIO, where: str) -> tuple[np.ndarray, int]:
+def _decode(source: BinaryIO, where: str) -> tuple[np.ndarray, int]:
     """Decode a file (or its bytes) with soundfile and average the channels to mono."""
     try:
         data, rate = sf.read(source, dtype="float32", always_2d=True)
@@ -79,11 +79,26 @@ def _decode(source: str | io.BytesIO, where: str) -> tuple[np.ndarray, int]:
 
 def _from_path(path: Path, where: str) -> tuple[np.ndarray, int]:
     """Decode a file path, telling a missing path and a directory apart from a bad file."""
+    if not path.exists() and path.is_symlink():
+        raise InvalidInputError(
+            f"{where} is a symbolic link that does not resolve (its target is missing, or the links "
+            "form a loop); point it at a real audio file"
+        )
     if not path.exists():
         raise InvalidInputError(f"{where} does not exist; check the path and working directory")
     if path.is_dir():
         raise InvalidInputError(f"{where} is a directory; pass one audio file per item")
-    return _decode(str(path), where)
+    try:
+        # Opened here rather than by libsndfile, whose error for an unreadable file is "System error".
+        handle = path.open("rb")
+    except PermissionError as exc:
+        raise InvalidInputError(
+            f"{where}: permission denied; make the file readable by this process"
+        ) from exc
+    except OSError as exc:
+        raise InvalidInputError(f"{where}: cannot read the file ({exc})") from exc
+    with handle:
+        return _decode(handle, where)
 
 
 def _read_item(item: Any, index: int, sample_rate: int | None) -> tuple[np.ndarray, int, str]:

@@ -111,6 +111,11 @@ def array_scale(X: Any) -> float:
 
 def _numeric_array(X: Any, name: str) -> np.ndarray:
     x = np.asarray(X)
+    if x.dtype.kind == "c":
+        raise InputTypeError(
+            f"{name} holds complex numbers (dtype {x.dtype}), which are not pixels; "
+            "pass real intensities, e.g. np.abs(x)"
+        )
     if not (np.issubdtype(x.dtype, np.number) or x.dtype == np.bool_):
         raise InputTypeError(
             f"{name} must hold numbers to be read as pixels, got dtype {x.dtype}; "
@@ -208,6 +213,11 @@ def _check_path(path: Any, index: int) -> Path:
     if p.is_dir():
         raise InvalidInputError(
             f"{_where(index, path)} is a directory, not an image file; list the image files inside it instead"
+        )
+    if not p.exists() and p.is_symlink():
+        raise InvalidInputError(
+            f"{_where(index, path)} is a symbolic link that does not resolve (its target is missing, "
+            "or the links form a loop); point it at a real image file"
         )
     if not p.exists():
         raise InvalidInputError(

@@ -51,7 +51,7 @@ def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np
     for index, label in enumerate(labels):
         if label is None or (isinstance(label, (float, np.floating)) and math.isnan(label)):
             raise InvalidInputError(f"y[{index}] is a missing label ({label!r}); drop that sample")
-    if labels.dtype.kind == "f" and not np.all(np.mod(labels, 1) == 0):
+    if _is_continuous(labels):
         raise InvalidInputError(
             "y holds continuous float values; a classifier needs discrete labels "
             "(Unknown label type: continuous)"
@@ -68,6 +68,15 @@ def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np
             f"y has a single class ({classes[0]!r}); a classifier needs at least 2 classes"
         )
     return classes, encoded.astype(np.int64).ravel()
+
+
+def _is_continuous(labels: np.ndarray) -> bool:
+    """Whether ``labels`` hold floats that are not whole numbers (in a float or object array)."""
+    if labels.dtype.kind == "f":
+        return not np.all(np.mod(labels, 1) == 0)
+    if labels.dtype != object:
+        return False
+    return any(isinstance(v, (float, np.floating)) and not float(v).is_integer() for v in labels)
 
 
 def _plain_dtype(classes: np.ndarray) -> np.ndarray:

@@ -154,6 +154,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> OptunaSearchCV:
         """Run the study until it holds ``n_trials`` counted trials, then refit the best."""
         self._check_params()
+        _check_inputs(self.estimator, X, y)
         deadline = time.monotonic() + self.timeout if self.timeout is not None else None
         with _optuna_logging(self.verbose), self._shared_storage() as (storage, url):
             study = self._create_study(storage)
@@ -395,6 +396,25 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         state = dict(self.__dict__)
         state.pop("study_", None)
         return state
+
+
+def _check_inputs(estimator: Any, X: Any, y: Any) -> None:
+    """Refuse ``X`` and ``y`` that every trial would refuse, before any trial runs.
+
+    Otherwise each trial fails on the same bad item and the search ends with
+    "no trial completed", which points at the space instead of the data.
+    """
+    from skbig.data.labels import check_classification_targets
+    from skbig.estimators.base import SkbigEstimator
+
+    if not isinstance(estimator, SkbigEstimator):
+        return
+    checker = clone(estimator)  # a clone: checking may record facts about the input
+    n_samples = len(checker._check_X(X, fitting=True))
+    if is_classifier(checker):
+        check_classification_targets(y, n_samples)
+    elif hasattr(checker, "_check_transcripts"):
+        checker._check_transcripts(y, n_samples)
 
 
 class _StopAtDeadline(Callback):
