@@ -154,6 +154,16 @@ def test_evaluate_text_prints_metrics_and_draws_the_confusion_matrix(work, text_
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_evaluate_scores_labels_the_model_never_saw_as_errors(text_model, tmp_path, capsys):
+    data = tmp_path / "odd.csv"
+    data.write_text("message,category\nsee you at lunch,ham\nwin a prize,other\n", encoding="utf-8")
+    assert main(["evaluate", str(text_model), str(data), *COLUMNS, "-q"]) == 0
+    out = capsys.readouterr().out
+    report = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
+    assert report["other"][0] == "0.0000"  # its precision: never predicted
+    assert float(report["accuracy"][0]) <= 0.5
+
+
 # -- image and speech ---------------------------------------------------------------------------------
 def test_image_folder_fit_predict_evaluate(work, tmp_path, capsys):
     model = tmp_path / "ants.skbig"
