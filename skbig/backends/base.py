@@ -94,6 +94,10 @@ class Backend(abc.ABC):
     uses_pretrained_weights: ClassVar[bool] = False
     #: Rank for ``backend="auto"``: the highest usable one wins.
     auto_priority: ClassVar[int] = 0
+    #: Whether the engine scores the module on the validation split before the
+    #: first epoch, so that early stopping can keep the untrained weights (best
+    #: epoch 0).  For backends whose pretrained model predicts as is (zero-shot).
+    evaluate_before_training: ClassVar[bool] = False
 
     def __init__(self, params: Mapping[str, Any] | None = None) -> None:
         params = dict(params or {})

@@ -111,6 +111,8 @@ class Trainer:
                 self._restore(state, module, optimizer, scheduler, generator)
         for cb in self.callbacks:
             cb.on_fit_begin(self)
+        if self.epoch == 0 and self.best["epoch"] is None:
+            self._score_pretrained(module, valid_data)
         try:
             while self.epoch < cfg.max_epochs and not self.stop_training:
                 if cfg.unfreeze_at is not None and self.epoch == cfg.unfreeze_at:
@@ -200,6 +202,24 @@ class Trainer:
             self._bad_epochs = 0
         else:
             self._bad_epochs += 1
+
+    def _score_pretrained(self, module: nn.Module, valid_data: TrainData | None) -> None:
+        """Score the untrained module as "epoch 0" when the backend asks for it.
+
+        A backend whose pretrained model already predicts (zero-shot speech
+        recognition, say) sets ``evaluate_before_training``: then early stopping
+        keeps the pretrained weights unless a trained epoch scores better, so
+        fine-tuning on a few examples can never end worse on the validation split
+        than not training at all.  Not part of ``history`` (no training loss).
+        """
+        cfg = self.config
+        wanted = getattr(self.backend, "evaluate_before_training", False)
+        if not wanted or cfg.patience is None or cfg.max_epochs < 1 or not valid_data:
+            return
+        module.eval()
+        with torch.inference_mode(), autocast(cfg.device, cfg.precision):
+            scores = self.evaluate(module, valid_data)
+        self._track_best(module, {"epoch": 0, **{k: float(v) for k, v in scores.items()}})
 
     def _should_stop(self) -> bool:
         patience = self.config.patience

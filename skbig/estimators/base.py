@@ -200,6 +200,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             backend = self._backend
         else:
             backend = get_backend(self._backend_name(), self._task)(self.backend_params)
+            # Before the targets: a pretrained backend's vocabulary (e.g. a tokenizer) may come
+            # from the weights that ``pretrained`` names.
+            backend.pretrained = self.pretrained if backend.uses_pretrained_weights else False
         targets, spec = self._prepare_targets(y, len(X), backend)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
@@ -209,7 +212,6 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             if continuing:
                 module = self.module_
             else:
-                backend.pretrained = self.pretrained if backend.uses_pretrained_weights else False
                 backend.fit_preprocessing([X[i] for i in train_idx])
                 module = backend.build_module(spec)
             data = backend.make_data(X, targets, train=True)
@@ -235,7 +237,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.module_ = module.eval()
         self.spec_ = spec
         self.history_ = list(trainer.history)
-        self.best_epoch_ = trainer.best["epoch"] if trainer.best["epoch"] else len(trainer.history)
+        # 0 when early stopping kept the untrained (pretrained) weights; see Trainer._score_pretrained.
+        best = trainer.best["epoch"]
+        self.best_epoch_ = best if best is not None else len(trainer.history)
         self.device_ = str(device)
         self.precision_ = config.precision
         self.batch_size_ = config.batch_size

@@ -94,7 +94,7 @@ class SpeechRecognizer(SkbigEstimator):
     normalize_text : bool, default=False
         Lowercase transcripts and strip punctuation (see
         :func:`normalize_transcript`) before learning them; ``score`` applies
-        the same to its references.  Predictions are then normalised text.
+        the same to its references.  Predictions are normalised the same way.
     beam_size : int, default=1
         1 decodes greedily (fastest); larger values run CTC prefix beam
         search with that many prefixes, whose result is never less probable
@@ -329,7 +329,12 @@ class SpeechRecognizer(SkbigEstimator):
             X,
             lambda module, batch: self._backend.decode(module, batch, beam_size=beam),  # type: ignore[attr-defined]
         )
-        return [text for chunk in chunks for text in chunk]
+        texts = [text for chunk in chunks for text in chunk]
+        if self.normalize_text:
+            # Backends with their own vocabulary (a pretrained tokenizer) may print
+            # capitals and punctuation; the promise is normalised text either way.
+            texts = [normalize_transcript(text) for text in texts]
+        return texts
 
     def score(self, X: Any, y: Any, sample_weight: None = None) -> float:
         """``1 - WER`` of the predictions for ``X`` against the transcripts ``y``.

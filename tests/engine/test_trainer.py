@@ -162,3 +162,44 @@ def test_non_finite_loss_stops_with_epoch_and_batch_and_keeps_good_weights():
         assert len(clf.predict(X)) == len(X)
     finally:
         unregister_backend("nan_after")
+
+
+class ScoredFirstBackend(FastTextBackend):
+    """FastText whose untrained model is scored before the first epoch; ``frozen`` stops learning."""
+
+    name = "scored_first"
+    evaluate_before_training = True
+    frozen = False
+
+    def loss(self, module, batch, *, class_weight=None):
+        value = super().loss(module, batch, class_weight=class_weight)
+        return value * 0.0 if ScoredFirstBackend.frozen else value
+
+
+@pytest.mark.parametrize("frozen", [True, False], ids=["no-epoch-beats-epoch-0", "training-helps"])
+def test_evaluate_before_training_lets_early_stopping_keep_the_initial_weights(frozen):
+    register_backend(ScoredFirstBackend, replace=True)
+    ScoredFirstBackend.frozen = frozen
+    try:
+        X = ["good day", "bad day", "good night", "bad night", "good", "bad"] * 6
+        y = [1, 0, 1, 0, 1, 0] * 6
+        snaps = Snapshots()
+        clf = TextClassifier(
+            backend="scored_first",
+            max_epochs=3,
+            lr=0.05,
+            weight_decay=0.0,
+            validation_fraction=0.3,
+            early_stopping=5,
+            callbacks=[snaps],
+            random_state=0,
+        ).fit(X, y)
+        assert len(clf.history_) == 3  # epoch 0 is scored, not recorded as a training epoch
+        if frozen:  # every epoch only ties the untrained model: its weights are kept
+            assert clf.best_epoch_ == 0
+            assert _equal(_copy(clf.module_), snaps.weights[0])
+        else:
+            assert clf.best_epoch_ >= 1
+    finally:
+        ScoredFirstBackend.frozen = False
+        unregister_backend("scored_first")
