@@ -20,6 +20,7 @@ __all__ = [
     "NumericalError",
     "PersistenceError",
     "CheckpointError",
+    "DeviceMemoryError",
 ]
 
 
@@ -61,3 +62,7 @@ class PersistenceError(SkbigError, ValueError):
 
 class CheckpointError(PersistenceError):
     """A training checkpoint cannot be used to resume this fit."""
+
+
+class DeviceMemoryError(SkbigError, MemoryError):
+    """Training ran out of device memory even at the smallest micro-batch (names the batch size)."""

@@ -15,7 +15,16 @@ from typing import Any, Union
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-__all__ = ["TensorData", "DatasetData", "TrainData", "iterate_batches", "set_epoch", "subset", "to_device"]
+__all__ = [
+    "TensorData",
+    "DatasetData",
+    "TrainData",
+    "iterate_batches",
+    "set_epoch",
+    "split_batch",
+    "subset",
+    "to_device",
+]
 
 Batch = dict[str, Any]
 
@@ -121,6 +130,26 @@ def iterate_batches(
         shutdown = getattr(iterator, "_shutdown_workers", None)
         if callable(shutdown):
             shutdown()
+
+
+def split_batch(batch: Batch, size: int) -> list[Batch]:
+    """Cut ``batch`` into consecutive micro-batches of at most ``size`` samples.
+
+    Every tensor whose first dimension is the number of samples is sliced;
+    anything else (shared tensors, metadata) is passed to each part as is.
+    The engine uses it only when a whole batch does not fit in memory.
+    """
+    first = batch.get("y", batch.get("x"))
+    n = len(first) if first is not None else 1
+    parts = []
+    for start in range(0, n, size):
+        parts.append(
+            {
+                k: v[start : start + size] if isinstance(v, torch.Tensor) and v.ndim and len(v) == n else v
+                for k, v in batch.items()
+            }
+        )
+    return parts
 
 
 def to_device(batch: Batch, device: torch.device) -> Batch:

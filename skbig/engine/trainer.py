@@ -2,8 +2,9 @@
 
 It owns what is the same for every model: device placement, mixed precision,
 optimizer and learning-rate schedule, gradient clipping, early stopping with
-best-weight restore, callbacks, progress, numerical checks and per-epoch
-checkpoints that a later ``fit`` resumes from.  What differs between model
+best-weight restore, callbacks, progress, numerical checks, per-epoch
+checkpoints that a later ``fit`` resumes from, and a back-off to smaller
+micro-batches with gradient accumulation when the device runs out of memory.  What differs between model
 families (how to compute the loss of a batch, how to score a validation set)
 comes in through the backend and the ``evaluate`` function.
 """
@@ -22,14 +23,16 @@ from torch import nn
 
 from skbig.engine import _checkpoint
 from skbig.engine.callbacks import Callback, ProgressBar
-from skbig.engine.data import TensorData, TrainData, iterate_batches, set_epoch, to_device
+from skbig.engine.data import TensorData, TrainData, iterate_batches, set_epoch, split_batch, to_device
 from skbig.engine.device import autocast
-from skbig.exceptions import InvalidParameterError, NumericalError
+from skbig.exceptions import DeviceMemoryError, InvalidParameterError, NumericalError
 
-__all__ = ["TrainingConfig", "Trainer", "OPTIMIZERS", "LR_SCHEDULES"]
+__all__ = ["TrainingConfig", "Trainer", "OPTIMIZERS", "LR_SCHEDULES", "MIN_MICRO_BATCH_SIZE"]
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
+#: The out-of-memory back-off halves the micro-batch down to this size, then gives up.
+MIN_MICRO_BATCH_SIZE = 1
 
 Evaluate = Callable[[nn.Module, TrainData], Mapping[str, float]]
 
@@ -70,6 +73,15 @@ class Trainer:
     After :meth:`fit`, ``module`` holds the best weights (by validation score,
     ties broken by validation loss) when early stopping is on and there is a
     validation set, and the last weights otherwise.
+
+    When a batch does not fit in device memory (``torch.OutOfMemoryError``),
+    it is run again as ``accumulation`` micro-batches of half the size whose
+    gradients add up before the one optimizer step: the effective batch, the
+    number of steps and the learning-rate schedule stay the same.  The
+    smaller size is kept for the rest of the fit; below
+    :data:`MIN_MICRO_BATCH_SIZE` a :class:`~skbig.exceptions.DeviceMemoryError`
+    names the batch size.  Losses that average over samples give the same
+    gradient up to rounding; batch-norm statistics see the smaller batches.
     """
 
     def __init__(self, config: TrainingConfig, backend: Any, evaluate: Evaluate) -> None:
@@ -89,6 +101,8 @@ class Trainer:
         self.best: dict[str, Any] = {"epoch": None, "score": -math.inf, "loss": math.inf}
         self._best_weights: dict[str, torch.Tensor] | None = None
         self._bad_epochs = 0
+        self.micro_batch_size = config.batch_size
+        self.accumulation = 1
 
     # -- public ----------------------------------------------------------------
     def fit(
@@ -134,6 +148,9 @@ class Trainer:
             self._restore_best(module)
             raise
         finally:
+            # Gradients would otherwise stay attached to the fitted module (and on the GPU).
+            optimizer.zero_grad(set_to_none=True)
+            _release_device_memory(device)
             for cb in self.callbacks:
                 cb.on_fit_end(self)
         self._restore_best(module)
@@ -153,11 +170,7 @@ class Trainer:
         )
         for index, batch in enumerate(batches):
             batch = to_device(batch, cfg.device)
-            with autocast(cfg.device, cfg.precision):
-                loss = self.backend.loss(module, batch, class_weight=class_weight)
-            self._check_finite(loss, index)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
+            loss = self._run_batch_with_backoff(module, batch, index, optimizer, class_weight)
             if cfg.grad_clip is not None:
                 norm = nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
                 self._check_finite(norm, index, what="gradient norm")
@@ -174,6 +187,9 @@ class Trainer:
             "train_loss": float(total) / max(count, 1),
             "lr": float(optimizer.param_groups[-1]["lr"]),
         }
+        if self.accumulation > 1:  # the out-of-memory back-off kicked in
+            record["micro_batch_size"] = self.micro_batch_size
+            record["accumulation"] = self.accumulation
         if valid_data is not None and len(valid_data):
             module.eval()
             with torch.inference_mode(), autocast(cfg.device, cfg.precision):
@@ -181,6 +197,47 @@ class Trainer:
             record.update({k: float(v) for k, v in scores.items()})
         record["seconds"] = time.perf_counter() - start
         return record
+
+    # -- out-of-memory back-off -------------------------------------------------------------
+    def _run_batch_with_backoff(self, module, batch, index, optimizer, class_weight) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        """Leave the gradient of ``batch`` in ``.grad`` and return its loss, halving micro-batches on OOM."""
+        while True:
+            try:
+                return self._forward_backward(module, batch, index, optimizer, class_weight)
+            except torch.OutOfMemoryError as exc:
+                if self.micro_batch_size <= MIN_MICRO_BATCH_SIZE:
+                    optimizer.zero_grad(set_to_none=True)
+                    raise DeviceMemoryError(
+                        f"out of memory on {self.config.device} at epoch {self.epoch + 1}, batch {index}, "
+                        f"even with micro-batches of {self.micro_batch_size} sample(s) (batch_size="
+                        f"{self.config.batch_size}); use a smaller model, shorter inputs, "
+                        "precision='bf16', or free the device"
+                    ) from exc
+            # Freed outside the ``except`` block, whose traceback pins the failed step's activations.
+            optimizer.zero_grad(set_to_none=True)
+            _release_device_memory(self.config.device)
+            self.micro_batch_size = max(self.micro_batch_size // 2, MIN_MICRO_BATCH_SIZE)
+            self.accumulation = math.ceil(self.config.batch_size / self.micro_batch_size)
+
+    def _forward_backward(self, module, batch, index, optimizer, class_weight) -> torch.Tensor:  # type: ignore[no-untyped-def]
+        cfg = self.config
+        n = _batch_len(batch)
+        optimizer.zero_grad(set_to_none=True)
+        if self.micro_batch_size >= n:  # the usual case: one forward and backward pass
+            with autocast(cfg.device, cfg.precision):
+                loss = self.backend.loss(module, batch, class_weight=class_weight)
+            self._check_finite(loss, index)
+            loss.backward()
+            return loss.detach()
+        total = torch.zeros((), device=cfg.device)
+        for part in split_batch(batch, self.micro_batch_size):
+            share = _batch_len(part) / n  # weight of a per-sample mean within the whole batch
+            with autocast(cfg.device, cfg.precision):
+                loss = self.backend.loss(module, part, class_weight=class_weight)
+            self._check_finite(loss, index)
+            (loss * share).backward()
+            total += loss.detach().float() * share
+        return total
 
     def _check_finite(self, value: torch.Tensor, index: int, what: str = "loss") -> None:
         if not torch.isfinite(value).all():
@@ -299,6 +356,7 @@ class Trainer:
             "best": dict(self.best),
             "best_weights": self._best_weights,
             "bad_epochs": self._bad_epochs,
+            "micro_batch_size": self.micro_batch_size,
         }
 
     def _restore(self, state, module, optimizer, scheduler, generator) -> None:  # type: ignore[no-untyped-def]
@@ -314,6 +372,8 @@ class Trainer:
         self.best = dict(state["best"])
         self._best_weights = state["best_weights"]
         self._bad_epochs = int(state["bad_epochs"])
+        self.micro_batch_size = int(state.get("micro_batch_size", self.config.batch_size))
+        self.accumulation = math.ceil(self.config.batch_size / self.micro_batch_size)
         self.stop_training = bool(state["stopped"])
 
 
@@ -323,6 +383,12 @@ def _fused_supported(module: nn.Module, device: torch.device) -> bool:
     if version < (2, 4) or device.type not in ("cpu", "cuda"):
         return False
     return all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in module.parameters())
+
+
+def _release_device_memory(device: torch.device) -> None:
+    """Return cached blocks to the driver so the next fit or trial starts from a clean GPU."""
+    if device.type == "cuda" and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -242,7 +242,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.best_epoch_ = best if best is not None else len(trainer.history)
         self.device_ = str(device)
         self.precision_ = config.precision
-        self.batch_size_ = config.batch_size
+        self.batch_size_ = trainer.micro_batch_size  # smaller than batch_size after an out-of-memory back-off
 
     def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
         defaults = backend.training_defaults
