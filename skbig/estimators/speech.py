@@ -25,6 +25,9 @@ __all__ = ["SpeechRecognizer", "normalize_transcript"]
 
 _ACCEPTED = "a 1-D waveform array (with sample_rate), a path to a WAV/FLAC/OGG file, or the file's bytes"
 _MAX_CHANNELS = 16
+# Float samples beyond this are not audio in [-1, 1] (even unscaled 16-bit PCM stays below it);
+# far larger ones overflow the float32 spectrogram into NaN.
+_MAX_FLOAT_AMPLITUDE = 32768.0
 _APOSTROPHES = "'\u2019\u02bc\u2018"
 _WHITESPACE = re.compile(r"\s+")
 
@@ -228,6 +231,11 @@ class SpeechRecognizer(SkbigEstimator):
             raise InvalidInputError(f"{where} has no samples (shape {item.shape}); drop empty recordings")
         if item.dtype.kind == "f" and not np.isfinite(item).all():
             raise InvalidInputError(f"{where} contains NaN or inf samples; clean it, e.g. np.nan_to_num(x)")
+        if item.dtype.kind == "f" and np.abs(item).max() > _MAX_FLOAT_AMPLITUDE:
+            raise InvalidInputError(
+                f"{where} has float samples up to {float(np.abs(item).max()):.3g}; float audio must lie in "
+                "[-1, 1] (divide 16-bit PCM stored as floats by 32768, or pass it as int16)"
+            )
         if item.ndim == 1:
             return item
         channel_axis = int(np.argmin(item.shape))

@@ -554,6 +554,12 @@ SPEECH_ROWS = [
         r"X\[0\] contains NaN or inf",
     ),
     Row(
+        "speech-float-out-of-range",
+        lambda c: speech().fit([*clips(3), np.full(50, 4e17, np.float32)], SPEECH_Y),
+        InvalidInputError,
+        r"X\[3\] has float samples up to 4e\+17",
+    ),
+    Row(
         "speech-3d-item",
         lambda c: speech().fit([np.zeros((2, 2, 2), np.float32), *clips(3)], SPEECH_Y),
         InvalidInputError,
