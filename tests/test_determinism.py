@@ -21,6 +21,44 @@ SCRIPT = textwrap.dedent(
 )
 
 
+# One process fits every image and speech backend (tiny), so the interpreter start is paid once.
+IMAGE_AND_SPEECH = textwrap.dedent(
+    """
+    import hashlib
+    import numpy as np
+    from skbig import ImageClassifier, SpeechRecognizer
+
+    rng = np.random.RandomState(0)
+    images, classes = rng.randint(0, 256, size=(24, 12, 12, 3)).astype(np.uint8), np.arange(24) % 3
+    for backend, params in [
+        ("cnn", {"width": 4, "depth": 2, "image_size": 12}),
+        ("resnet", {"width": 4, "layers": [1, 1], "image_size": 16}),
+    ]:
+        clf = ImageClassifier(backend=backend, max_epochs=2, random_state=7, backend_params=params)
+        print(backend, hashlib.sha256(clf.fit(images, classes).predict_proba(images).tobytes()).hexdigest())
+    clips = [(rng.randn(1600) * 0.1).astype(np.float32) for _ in range(8)]
+    asr = SpeechRecognizer(
+        max_epochs=2, random_state=7, sample_rate=8000, batch_size=4,
+        backend_params={"hidden_size": 8, "num_layers": 1, "conv_channels": 2, "n_mels": 16},
+    ).fit(clips, ["yes", "no"] * 4)
+    module = asr.module_.state_dict()
+    weights = b"".join(module[k].numpy().tobytes() for k in sorted(module))
+    print("ctc", hashlib.sha256(weights).hexdigest(), "|".join(asr.predict(clips)))
+    """
+)
+
+
+def test_image_and_speech_backends_are_identical_in_two_processes():
+    outputs = [
+        subprocess.run(
+            [sys.executable, "-c", IMAGE_AND_SPEECH], capture_output=True, text=True, timeout=300, check=True
+        ).stdout.splitlines()
+        for _ in range(2)
+    ]
+    assert [line.split()[0] for line in outputs[0]] == ["cnn", "resnet", "ctc"]
+    assert outputs[0] == outputs[1]
+
+
 @pytest.mark.parametrize("backend", ["fasttext", "lstm"])
 def test_identical_predict_proba_in_two_processes(backend):
     digests = [
