@@ -35,7 +35,7 @@ test: $(STAMP)
 	bash tests/with_postgres.sh $(PY) -m pytest -m "not slow" $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
 
 test-all: $(STAMP)
-	bash tests/with_postgres.sh $(PY) -m pytest $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
+	SKBIG_HYPOTHESIS=full bash tests/with_postgres.sh $(PY) -m pytest $(PYTEST_FLAGS) tests $(PLUGIN_TESTS)
 
 lint: $(STAMP)
 	$(PY) -m ruff check skbig tests plugins benchmarks examples
