@@ -1,0 +1,221 @@
+"""Hymenoptera transfer learning: fine-tuned EfficientNet-Lite0 against two baselines, same data.
+
+Data: ``<data_dir>/hymenoptera`` (ants vs bees, 244 ``train/`` and 153
+``val/`` photos).  Every model trains on ``train/`` and is scored on ``val/``;
+nothing is tuned on ``val/`` beyond choosing :data:`EFFICIENTNET_SETTINGS`.
+
+Models:
+
+- ``ImageClassifier(backend="efficientnet_lite0", **EFFICIENTNET_SETTINGS)``:
+  ImageNet EfficientNet-Lite0 at 224x224, fine-tuned (targets: accuracy >=
+  :data:`TARGET_ACCURACY` and at least the frozen-feature peer's, fit <=
+  :data:`TARGET_FIT_SECONDS` on a 2-core CPU);
+- frozen EfficientNet-Lite0 features (global pooled, 1280 values, the same
+  224x224 resize and ``(x - 0.5) / 0.5`` normalisation, no augmentation) +
+  scikit-learn's ``LogisticRegression``: the linear-probe peer;
+- ``ImageClassifier(backend="resnet")``, ResNet-18 from scratch with the
+  settings of ``benchmarks/image_hymenoptera.py`` (backend defaults; 17 min on
+  a 2-core CPU, so ``quick`` caps it at 3 epochs).
+
+Timings depend on what else the machine runs; the figures record torch's
+thread count and the load average before and after.
+
+Run ``python -m benchmarks._transfer_image`` from the repository root, or call
+:func:`run` (``benchmarks/transfer.py`` and ``python -m benchmarks run`` do).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "EFFICIENTNET_SETTINGS",
+    "TARGET_ACCURACY",
+    "TARGET_FIT_SECONDS",
+    "frozen_features",
+    "load_split",
+    "run",
+]
+
+#: The fine-tuning recipe (chosen on hymenoptera; see the plugin README): the
+#: stem and the first four stages (blocks 0-7, the high-resolution and
+#: costly ones to back-propagate through) stay frozen with their batch norm
+#: statistics, the last three stages learn at ``lr * backbone_lr_mult``, the
+#: fresh head at ``lr``; no validation split, a fixed cosine schedule.
+EFFICIENTNET_SETTINGS: dict[str, Any] = {
+    "freeze": ["_conv_stem.*", "_bn0.*", "_blocks.[0-7].*"],
+    "lr": 1e-3,
+    "backbone_lr_mult": 0.1,
+    "max_epochs": 4,
+    "lr_schedule": "cosine",
+    "validation_fraction": 0.0,
+}
+TARGET_ACCURACY = 0.95
+TARGET_FIT_SECONDS = 5 * 60
+#: ``quick``: epochs of the scratch ResNet-18 (the same cap as ``image_hymenoptera --quick``).
+RESNET_QUICK_MAX_EPOCHS = 3
+
+
+def load_split(data_dir: Path, split: str) -> tuple[list[str], list[str]]:
+    """Paths and labels (``"ants"``/``"bees"``) of ``hymenoptera/<split>``, sorted."""
+    root = Path(data_dir) / "hymenoptera" / split
+    if not root.is_dir():
+        raise FileNotFoundError(
+            f"hymenoptera not found at {root}; pass the shared data folder (../shared/data)"
+        )
+    files = sorted(p for p in root.glob("*/*") if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+    return [str(p) for p in files], [p.parent.name for p in files]
+
+
+def frozen_features(paths: list[str], batch_size: int = 64) -> Any:
+    """Pooled ImageNet EfficientNet-Lite0 features, ``(n, 1280)``, with the backend's own preprocessing."""
+    import numpy as np
+    import torch
+    from skbig_efficientnet.backend import EfficientNetLite0Backend
+    from skbig_efficientnet.model import load_pretrained
+
+    from skbig.engine.data import iterate_batches
+
+    backend = EfficientNetLite0Backend()
+    backend.fit_preprocessing(paths)
+    backend.augment = None
+    data = backend.make_data(paths, train=False)
+    net = load_pretrained(backend.weights_file()).eval()
+    chunks = []
+    with torch.inference_mode():
+        for batch in iterate_batches(data, batch_size, shuffle=False):
+            chunks.append(net.forward_features(batch["x"]).numpy())
+    return np.concatenate(chunks)
+
+
+def _accuracy(y_true: list[str], y_pred: Any) -> float:
+    import numpy as np
+
+    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
+
+
+def run(data_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
+    """Fit the three models on hymenoptera ``train/``, score them on ``val/``, print a table.
+
+    Parameters
+    ----------
+    data_dir : Path
+        The shared data folder, holding ``hymenoptera/{train,val}/{ants,bees}``.
+    quick : bool, default=False
+        A shorter run: the scratch ResNet-18 stops after 3 epochs (the
+        EfficientNet figures are the acceptance figures either way).
+    seed : int, default=0
+        ``random_state`` of both ImageClassifiers.
+
+    Returns
+    -------
+    dict
+        ``<model>_accuracy``, ``<model>_fit_seconds`` and ``<model>_predict_seconds``
+        for ``efficientnet``, ``efficientnet_frozen_logreg`` and ``resnet``;
+        ``efficientnet_history``, ``targets_met``, the split sizes, torch's
+        thread count, the load average before and after, and ``comparisons``
+        (rows for ``python -m benchmarks``).
+    """
+    import torch
+    from sklearn.linear_model import LogisticRegression
+
+    from benchmarks._common import Samples, comparison
+    from skbig import ImageClassifier
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads
+    X_train, y_train = load_split(data_dir, "train")
+    X_val, y_val = load_split(data_dir, "val")
+    threads = torch.get_num_threads()
+    figures: dict[str, Any] = {
+        "train_images": len(X_train),
+        "val_images": len(X_val),
+        "seed": seed,
+        "efficientnet_settings": dict(EFFICIENTNET_SETTINGS),
+        "torch_threads": threads,
+        "load_average_before": os.getloadavg()[0],
+    }
+    print(f"hymenoptera: {len(X_train)} train / {len(X_val)} val photos (seed {seed})", flush=True)
+
+    def record(key: str, fit: Any, predict: Any) -> None:
+        start = time.perf_counter()
+        fit()
+        fitted = time.perf_counter()
+        predicted = predict()
+        done = time.perf_counter()
+        figures[f"{key}_accuracy"] = _accuracy(y_val, predicted)
+        figures[f"{key}_fit_seconds"] = fitted - start
+        figures[f"{key}_predict_seconds"] = done - fitted
+        accuracy = figures[f"{key}_accuracy"]
+        print(f"  {key:28s} accuracy {accuracy:.4f}  fit {fitted - start:7.1f} s", flush=True)
+
+    frozen = LogisticRegression(max_iter=2000)
+    record(
+        "efficientnet_frozen_logreg",
+        lambda: frozen.fit(frozen_features(X_train), y_train),
+        lambda: frozen.predict(frozen_features(X_val)),
+    )
+
+    efficientnet = ImageClassifier(backend="efficientnet_lite0", random_state=seed, **EFFICIENTNET_SETTINGS)
+    record("efficientnet", lambda: efficientnet.fit(X_train, y_train), lambda: efficientnet.predict(X_val))
+    figures["efficientnet_history"] = efficientnet.history_
+
+    resnet_epochs = RESNET_QUICK_MAX_EPOCHS if quick else None
+    resnet = ImageClassifier(backend="resnet", max_epochs=resnet_epochs, num_workers=1, random_state=seed)
+    record("resnet", lambda: resnet.fit(X_train, y_train), lambda: resnet.predict(X_val))
+    figures["resnet_epochs"] = len(resnet.history_)
+
+    figures["load_average_after"] = os.getloadavg()[0]
+    accuracy, peer = figures["efficientnet_accuracy"], figures["efficientnet_frozen_logreg_accuracy"]
+    figures["targets_met"] = bool(
+        accuracy >= TARGET_ACCURACY
+        and accuracy >= peer
+        and figures["efficientnet_fit_seconds"] <= TARGET_FIT_SECONDS
+    )
+
+    print(f"\n{'model':50s} {'val accuracy':>12s} {'fit s':>8s} {'predict s':>10s}")
+    names = {
+        "efficientnet": 'ImageClassifier(backend="efficientnet_lite0")',
+        "efficientnet_frozen_logreg": "frozen EfficientNet-Lite0 + LogisticRegression",
+        "resnet": 'ImageClassifier(backend="resnet"), scratch'
+        + (f", {resnet_epochs} epochs" if resnet_epochs else ""),
+    }
+    for key, name in names.items():
+        print(
+            f"{name:50s} {figures[f'{key}_accuracy']:12.4f} {figures[f'{key}_fit_seconds']:8.1f} "
+            f"{figures[f'{key}_predict_seconds']:10.1f}"
+        )
+    verdict = "met" if figures["targets_met"] else "NOT met"
+    print(
+        f"\ntarget: efficientnet accuracy >= {TARGET_ACCURACY} and >= the frozen peer, fit <= "
+        f"{TARGET_FIT_SECONDS / 60:.0f} min: {verdict} (load average {figures['load_average_before']:.1f} "
+        f"before, {figures['load_average_after']:.1f} after, on {os.cpu_count()} CPUs)"
+    )
+    compared = "hymenoptera train/ -> val/, 224x224, same photos and normalisation"
+    figures["comparisons"] = [
+        comparison(
+            "val accuracy",
+            skbig=Samples([accuracy], [threads]),
+            peer=Samples([peer], [threads]),
+            peer_name="frozen EfficientNet-Lite0 features + LogisticRegression",
+            compared=compared + f"; one fit each, seed {seed}",
+            target=("difference", ">=", 0.0),
+        ),
+        comparison(
+            "val accuracy",
+            skbig=Samples([accuracy], [threads]),
+            peer=Samples([figures["resnet_accuracy"]], [threads]),
+            peer_name="ResNet-18 from scratch (resnet backend)"
+            + (f", {resnet_epochs} epochs" if resnet_epochs else ""),
+            compared=compared.replace("224x224, ", "") + "; one fit each",
+        ),
+    ]
+    return figures
+
+
+if __name__ == "__main__":
+    from benchmarks._common import data_dir, write_result
+
+    write_result("transfer_image", run(data_dir()))
