@@ -1,9 +1,13 @@
 """Optuna search with pruning, a persistent SQLite study, resume, and plots.
 
 Run: ``.venv/bin/python examples/search_sqlite.py`` (a couple of minutes on a CPU).
-Interrupt it with Ctrl-C and run it again: finished trials are kept and only
-the missing ones run.  Several copies can run at once on one study (or use
-``skbig search-worker`` with a PostgreSQL URL to spread trials over machines).
+The study lives in ``sms_search.db`` in the current folder.  The script runs
+it in two steps to show resuming: a first search with a budget of 6 trials,
+then a new ``OptunaSearchCV`` on the same storage and study name with a
+budget of 12, which keeps the 6 finished trials and runs only the missing 6.
+Interrupting it (Ctrl-C) and running it again works the same way.  Several
+copies can run at once on one study (or use ``skbig search-worker`` with a
+PostgreSQL URL to spread trials over machines).
 """
 
 from pathlib import Path
@@ -15,24 +19,36 @@ from skbig.search import Float
 texts, labels = load_sms_spam_sample()
 texts, labels = texts[:1000], labels[:1000]
 
-search = OptunaSearchCV(
-    TextClassifier(max_epochs=4, random_state=0),
-    {
-        "lr": Float(1e-4, 3e-2, log=True),
-        "backend_params__embed_dim": [16, 32, 64],
-        "backend_params__dropout": Float(0.0, 0.5),
-    },
-    n_trials=12,
-    cv=3,
-    storage="sqlite:///sms_search.db",  # persistent: rerun to resume
-    study_name="sms-fasttext",
-    random_state=0,
-    verbose=1,
-)
-search.fit(texts, labels)
 
-print(f"best CV accuracy {search.best_score_:.4f} with {search.best_params_}")
-print(search.trials_dataframe()[["number", "state", "value"]].to_string(index=False))
+def search(n_trials: int, refit: bool = True) -> OptunaSearchCV:
+    return OptunaSearchCV(
+        TextClassifier(max_epochs=4, random_state=0),
+        {
+            "lr": Float(1e-4, 3e-2, log=True),
+            "backend_params__embed_dim": [16, 32, 64],
+            "backend_params__dropout": Float(0.0, 0.5),
+        },
+        n_trials=n_trials,  # the study's total budget, not "this many more"
+        cv=3,
+        storage="sqlite:///sms_search.db",  # persistent: rerun to resume
+        study_name="sms-fasttext",
+        random_state=0,
+        refit=refit,
+        verbose=1,
+    )
+
+
+first = search(n_trials=6, refit=False).fit(texts, labels)
+kept = {t.number: t.value for t in first.study_.trials}
+print(f"first run: the study holds {first.n_trials_} trials, best CV accuracy {first.best_score_:.4f}")
+
+resumed = search(n_trials=12).fit(texts, labels)  # a new process would do exactly the same
+same = all(t.value == kept[t.number] for t in resumed.study_.trials if t.number in kept)
+print(
+    f"resumed: the study holds {resumed.n_trials_} trials; the first {len(kept)} were kept unchanged: {same}"
+)
+print(f"best CV accuracy {resumed.best_score_:.4f} with {resumed.best_params_}")
+print(resumed.trials_dataframe()[["number", "state", "value"]].to_string(index=False))
 for plot in ("plot_optimization_history", "plot_param_importances"):
-    path = getattr(search, plot)(Path(f"{plot}.png"))
+    path = getattr(resumed, plot)(Path(f"{plot}.png"))
     print(f"wrote {path}")
