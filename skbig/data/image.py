@@ -419,6 +419,10 @@ def _check_array(X: Any, image_shape: Sequence[int] | None, scale: float | None)
     divisor = array_scale(x) if scale is None else float(scale)
     if not divisor > 0:
         raise InvalidParameterError(f"scale must be > 0, got scale={scale!r}; use array_scale(X)")
+    if x.dtype.kind == "f" and x.dtype.itemsize > 4:
+        # Scale and clip in the input's precision: values beyond float32's range overflow the cast.
+        wide = x / divisor
+        return np.clip(wide, 0.0, 1.0, out=wide).astype(np.float32)
     out = x.astype(np.float32) / np.float32(divisor)
     return np.clip(out, 0.0, 1.0, out=out)
 

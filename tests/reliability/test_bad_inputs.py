@@ -482,6 +482,12 @@ IMAGE_ROWS = [
         r"X\[0\] is not a recognised image",
     ),
     Row(
+        "image-float64-beyond-float32",
+        lambda c: c.fitted("image").predict_proba(np.full((2, 3, 3), 3.4e38)),
+        VALID,
+        check=_proba_rows(2),
+    ),
+    Row(
         "image-1x1-array",
         lambda c: image().fit(images(size=1), IMAGE_Y).predict_proba(images(2, size=1)),
         VALID,
