@@ -105,6 +105,7 @@ def machine_info() -> dict[str, Any]:
     """What the figures depend on: CPU, cores, torch threads, library versions, commit and date."""
     import torch
 
+    usable: int | None
     try:
         usable = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux

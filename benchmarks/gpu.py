@@ -293,7 +293,7 @@ def run_trainer(X: list[str], y: list[int], steps: int) -> tuple[float, float]:
                 callbacks=[callback],
             )
             trainer.train()
-            trainer.model.cpu()
+            model.cpu()
 
     _, peak = _peak_memory(train)
     return steady_samples_per_second(callback.clock.times, steps, len(X)), peak
@@ -316,7 +316,11 @@ def measure_backend(
 ) -> dict[str, Any]:
     """Interleaved runs of every contender for one backend; comparison rows for speed and memory."""
     n = steps * BATCH_SIZES[backend]
-    loaders = {"minilm": text_data, "efficientnet_lite0": image_data, "whisper_tiny_en": speech_data}
+    loaders: dict[str, Callable[[Path, int], tuple[Any, Any]]] = {
+        "minilm": text_data,
+        "efficientnet_lite0": image_data,
+        "whisper_tiny_en": speech_data,
+    }
     X, y = loaders[backend](data_dir, n)
     speed = {"skbig": Samples(), "plain": Samples(), "Trainer": Samples()}
     memory = {"skbig": Samples(), "plain": Samples(), "Trainer": Samples()}
@@ -326,17 +330,17 @@ def measure_backend(
         if time.perf_counter() > deadline:
             print(f"  {backend}: budget reached after {run} runs", flush=True)
             break
-        threads = torch.get_num_threads()
+        # The thread count after each contender: one that changed it shows up as a mismatch.
         estimator, sps, peak = run_skbig(backend, X, y, steps)
-        speed["skbig"].add(sps, threads)
-        memory["skbig"].add(peak, threads)
+        speed["skbig"].add(sps, torch.get_num_threads())
+        memory["skbig"].add(peak, torch.get_num_threads())
         sps, peak = run_plain(estimator, X, y, steps, backend)
-        speed["plain"].add(sps, threads)
-        memory["plain"].add(peak, threads)
+        speed["plain"].add(sps, torch.get_num_threads())
+        memory["plain"].add(peak, torch.get_num_threads())
         if backend == "minilm":
             sps, peak = run_trainer(X, y, steps)
-            speed["Trainer"].add(sps, threads)
-            memory["Trainer"].add(peak, threads)
+            speed["Trainer"].add(sps, torch.get_num_threads())
+            memory["Trainer"].add(peak, torch.get_num_threads())
         done = {
             k: f"{v.values[-1]:.0f}/s, {memory[k].values[-1]:.0f} MiB" for k, v in speed.items() if v.values
         }
@@ -385,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from benchmarks._common import machine_info, write_result
-    from benchmarks.runner import RunRecord, markdown_table
+    from benchmarks.runner import RunRecord, ThreadCountMismatch, check_threads, markdown_table
 
     start = time.perf_counter()
     deadline = start + args.budget
@@ -401,6 +405,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             figures = measure_backend(backend, args.data_dir, args.steps, args.repeats, deadline)
             status, error = ("failed", figures["error"]) if "error" in figures else ("ok", None)
+            check_threads(backend, figures)
+        except ThreadCountMismatch as exc:
+            status, error = "refused", str(exc)
         except Exception as exc:  # report and go on to the next backend
             figures, status, error = {}, "failed", f"{type(exc).__name__}: {exc}"
         records.append(

@@ -40,7 +40,7 @@ BATCH_SIZE = 32
 MAX_LENGTH = 128
 LR = 1e-4
 WEIGHT_DECAY = 0.01
-STEPS_PER_EPOCH = {True: 6, False: 16}
+STEPS_PER_EPOCH = {True: 4, False: 16}
 TARGET = 1.0
 
 

@@ -34,7 +34,7 @@ from skbig.backends.fasttext import FastTextBackend
 
 BATCH_SIZE = 16
 LR = 5e-3
-QUICK_TEXTS = 2000
+QUICK_TEXTS = 1000
 TARGET_VS_PLAIN = 1.05
 TARGET_VS_SKORCH = 0.80
 
@@ -111,7 +111,7 @@ def run(
 ) -> dict[str, Any]:
     """Time the three loops, interleaved; return the medians and the two ratios with their targets.
 
-    The quick mode trains on a stratified 2,000-text subset for 2 epochs, 3
+    The quick mode trains on a stratified 1,000-text subset for 2 epochs, 3
     runs each; the full mode on the whole training split for 3 epochs, 5 runs.
     """
     X, y = load(data_dir)
@@ -164,7 +164,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=None, help="interleaved runs (default 5, quick 3)")
     parser.add_argument("--epochs", type=int, default=None, help="epochs per fit (default 3, quick 2)")
-    parser.add_argument("--quick", action="store_true", help="2,000 texts, 2 epochs, 3 runs")
+    parser.add_argument("--quick", action="store_true", help="1,000 texts, 2 epochs, 3 runs")
     args = parser.parse_args()
     figures = run(data_dir(), quick=args.quick, epochs=args.epochs, runs=args.runs)
     for row in figures["comparisons"]:

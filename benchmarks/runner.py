@@ -321,13 +321,17 @@ def _fmt(value: Any, unit: str = "") -> str:
     return f"{text} {unit}".strip()
 
 
+def _ratio(value: Any) -> str:
+    return "—" if value is None else f"{value:.3f}"
+
+
 def _target(row: Mapping[str, Any]) -> str:
     target = row.get("target")
     if not target:
         return "—"
     on = {"ratio": "skbig/peer", "skbig": "skbig", "difference": "skbig - peer"}[target["on"]]
     op = "≥" if target["op"] == ">=" else "≤"
-    return f"{on} {op} {_fmt(target['value'])}"
+    return f"{on} {op} {target['value']:g}"
 
 
 def _met(row: Mapping[str, Any]) -> str:
@@ -341,7 +345,7 @@ def markdown_table(
     """The summary every README "Performance" section quotes: one row per comparison."""
     records = list(records)
     machine = records[0].machine if records else machine_info()
-    threads = sorted({r.machine.get("torch_threads") for r in records} - {None})
+    threads = sorted({int(r.machine["torch_threads"]) for r in records if r.machine.get("torch_threads")})
     lines = [f"# Benchmark results ({suite} suite)", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
@@ -374,7 +378,7 @@ def markdown_table(
             notes.append(f"{len(notes) + 1}. {record.benchmark}, {row['metric']}: {row.get('compared', '')}")
             lines.append(
                 f"| {record.benchmark} | {row['metric']} [{len(notes)}] | {_fmt(row['skbig'], unit)} | "
-                f"{_fmt(row['peer'], unit)} ({row.get('peer_name', '')}) | {_fmt(row.get('ratio'))} | "
+                f"{_fmt(row['peer'], unit)} ({row.get('peer_name', '')}) | {_ratio(row.get('ratio'))} | "
                 f"{_target(row)} | {_met(row)} |"
             )
     if notes:
@@ -456,7 +460,7 @@ def compare_dirs(a: Path, b: Path) -> str:
             lines.append(
                 f"| {name} | {row_a['metric']} | {_fmt(row_a['skbig'], unit)} | "
                 f"{_fmt(row_b['skbig'], unit)} | "
-                f"{_fmt(change)} | {_fmt(row_a.get('ratio'))} | {_fmt(row_b.get('ratio'))} |"
+                f"{_ratio(change)} | {_ratio(row_a.get('ratio'))} | {_ratio(row_b.get('ratio'))} |"
             )
     only = sorted(set(first) ^ set(second))
     if only:

@@ -16,7 +16,7 @@ fifth (``jackson`` and ``nicolas`` were used), so the test speaker played no
 part in choosing them.
 
 Run by hand (never in the test suite), or through ``python -m benchmarks run``
-(:func:`run`; the quick suite trains on 1,000 clips for at most 10 epochs)::
+(:func:`run`; the quick suite trains on 800 clips for at most 8 epochs)::
 
     .venv/bin/python benchmarks/speech_fsdd.py              # the benchmark
     .venv/bin/python benchmarks/speech_fsdd.py --threads 1  # on a busy shared machine
@@ -50,8 +50,8 @@ DATA = Path(os.environ.get("SKBIG_FSDD", "/work/shared/data/fsdd"))
 RESULTS = Path(__file__).parent / "results"
 WORDS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 TEST_SPEAKER = "theo"
-QUICK_TRAIN_CLIPS = 1000
-QUICK_MAX_EPOCHS = 10
+QUICK_TRAIN_CLIPS = 800
+QUICK_MAX_EPOCHS = 8
 
 
 def load_split(
@@ -101,8 +101,8 @@ def svc_baseline(
 def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     """SpeechRecognizer() and log-mel + SVC on the same speaker-independent split; WER and fit-time rows.
 
-    The quick mode trains both on a stratified 1,000-clip subset of the
-    training speakers, and SpeechRecognizer for at most 10 epochs; the test
+    The quick mode trains both on a stratified 800-clip subset of the
+    training speakers, and SpeechRecognizer for at most 8 epochs; the test
     speaker is always all of theo's 500 clips.  Each model is fitted once
     (a full fit takes about 6 minutes on a 2-core CPU).
     """

@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python benchmarks/text_sms.py [--quick]`` (data from ../shared/data/sms_spam),
 or through ``python -m benchmarks run``.
 Split: stratified 80/20, random_state=0 (4,459 train / 1,115 test).  The
-quick mode trains on a stratified 800-row subset of the training split (same
+quick mode trains on a stratified 600-row subset of the training split (same
 test split), so its accuracy is below the full figure and carries no target.
 Both models are fitted once per repeat (random_state 0, 1, ...): accuracy,
 spam F1 and fit time are medians over the repeats.
@@ -21,7 +21,7 @@ if __name__ == "__main__":
 
 from benchmarks._common import REPEATS, Samples, comparison, measure
 
-QUICK_TRAIN_ROWS = 800
+QUICK_TRAIN_ROWS = 600
 TARGET_ACCURACY = 0.985
 TARGET_SPAM_F1 = 0.94
 
@@ -125,7 +125,7 @@ if __name__ == "__main__":
     from benchmarks._common import data_dir, write_result
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="800 training rows, 3 repeats")
+    parser.add_argument("--quick", action="store_true", help="600 training rows, 3 repeats")
     result = run(data_dir(), quick=parser.parse_args().quick)
     _print_summary(result)
     write_result("text_sms", result)

@@ -109,7 +109,7 @@ def test_markdown_table_has_a_row_per_comparison_and_the_refusals(quick_run):
     assert "Command: `make it`" in table
     assert "| benchmark | metric | skbig | peer | ratio | target | met? |" in table
     assert (
-        "| ok | predict samples/s [1] | 1,000 /s | 1,000 /s (plain loop) | 1.00 | skbig/peer ≥ 0.9500 | yes |"
+        "| ok | predict samples/s [1] | 1,000 /s | 1,000 /s (plain loop) | 1.000 | skbig/peer ≥ 0.95 | yes |"
         in table
     )
     assert "| mismatch | — | refused: benchmark 'mismatch'" in table
@@ -199,7 +199,7 @@ def test_compare_refuses_runs_with_different_thread_counts(quick_run, tmp_path):
         runner.compare_dirs(a, b)
     _tweak_threads(b, 2)
     table = runner.compare_dirs(a, b)
-    assert "| ok | predict samples/s | 1,000 /s | 1,000 /s | 1.00 | 1.00 | 1.00 |" in table
+    assert "| ok | predict samples/s | 1,000 /s | 1,000 /s | 1.000 | 1.000 | 1.000 |" in table
 
 
 def test_compare_needs_result_files(tmp_path):
