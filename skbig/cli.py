@@ -319,14 +319,27 @@ def _add_data_arguments(p: argparse.ArgumentParser, *, with_task: bool) -> None:
     if with_task:
         p.add_argument("--task", required=True, choices=TASKS, help="what kind of model to train")
     p.add_argument("data", metavar="DATA", help=DATA_HELP)
-    p.add_argument("--text-column", default="text", help="CSV column holding the texts (default: text)")
-    p.add_argument("--label-column", default="label", help="CSV column holding the labels (default: label)")
+    p.add_argument(
+        "--text-column", default="text", metavar="NAME", help="CSV column holding the texts (default: text)"
+    )
+    p.add_argument(
+        "--label-column",
+        default="label",
+        metavar="NAME",
+        help="CSV column holding the labels (default: label)",
+    )
 
 
 def _add_estimator_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", help="backend name (see 'skbig plugins'); default: the estimator's default")
-    p.add_argument("--max-epochs", type=int, help="most epochs to train (default: the backend's)")
-    p.add_argument("--random-state", type=int, help="seed for reproducible results")
+    p.add_argument(
+        "--backend",
+        metavar="NAME",
+        help="backend name (see 'skbig plugins'); default: the estimator's default",
+    )
+    p.add_argument(
+        "--max-epochs", type=int, metavar="N", help="most epochs to train (default: the backend's)"
+    )
+    p.add_argument("--random-state", type=int, metavar="SEED", help="seed for reproducible results")
     p.add_argument(
         "--param",
         action="append",
@@ -337,12 +350,12 @@ def _add_estimator_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
 
 
-def _sub(sub: Any, name: str, help: str, example: str) -> argparse.ArgumentParser:
+def _sub(sub: Any, name: str, help: str, *examples: str) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = sub.add_parser(
         name,
         help=help,
         description=help[0].upper() + help[1:] + ".",
-        epilog=f"example:\n  {example}",
+        epilog=("example:\n  " if len(examples) == 1 else "examples:\n  ") + "\n  ".join(examples),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
@@ -362,6 +375,8 @@ def build_parser() -> argparse.ArgumentParser:
         "fit",
         "train a model on a CSV, an image folder or transcribed audio and save it",
         "skbig fit --task text sms.csv -o sms.skbig --max-epochs 5 --param lr=0.005",
+        "skbig fit --task image photos/ -o photos.skbig --backend resnet",
+        "skbig fit --task speech clips/ -o asr.skbig   # clips/transcripts.tsv: filename<TAB>text",
     )
     _add_data_arguments(p, with_task=True)
     p.add_argument("-o", "--output", required=True, metavar="MODEL", help="where to save the fitted model")
