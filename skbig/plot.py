@@ -67,11 +67,14 @@ def learning_curves(estimator: Any, ax: Any = None) -> Any:
         )
     plt = _pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(6, 4))
+        _, ax = plt.subplots(figsize=(7, 4.5), layout="constrained")
     epochs = [record["epoch"] for record in history]
     ax.plot(epochs, [r["train_loss"] for r in history], marker="o", label="train loss")
     if all("valid_loss" in r for r in history):
         ax.plot(epochs, [r["valid_loss"] for r in history], marker="o", label="valid loss")
+    from matplotlib.ticker import MaxNLocator
+
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     best = getattr(estimator, "best_epoch_", None)
@@ -86,7 +89,10 @@ def learning_curves(estimator: Any, ax: Any = None) -> Any:
         right.set_ylabel("validation score")
         more_handles, more_labels = right.get_legend_handles_labels()
         handles, labels = handles + more_handles, labels + more_labels
-    ax.legend(handles, labels, loc="best")
+    # Below the plot: inside, it would hide curves of one of the two axes.
+    ax.legend(
+        handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.15), ncol=len(labels), frameon=False
+    )
     ax.set_title(f"{type(estimator).__name__} ({getattr(estimator, 'backend_', '?')})")
     return ax
 
