@@ -419,7 +419,7 @@ class WhisperBackend(SpeechRecognitionBackend):
         kwargs: dict[str, Any] = {}
         if self._multilingual():
             kwargs = {"language": self.params.get("language"), "task": "transcribe"}
-        generation = copy.deepcopy(module.generation_config)
+        generation: Any = copy.deepcopy(module.generation_config)
         generation.update(
             num_beams=int(beam_size),
             do_sample=False,
