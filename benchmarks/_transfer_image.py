@@ -40,11 +40,13 @@ __all__ = [
     "run",
 ]
 
-#: The fine-tuning recipe (chosen on hymenoptera; see the plugin README): the
-#: stem and the first four stages (blocks 0-7, the high-resolution and
-#: costly ones to back-propagate through) stay frozen with their batch norm
-#: statistics, the last three stages learn at ``lr * backbone_lr_mult``, the
-#: fresh head at ``lr``; no validation split, a fixed cosine schedule.
+#: The fine-tuning recipe: the stem and the first four stages (blocks 0-7,
+#: the high-resolution ones, costly to back-propagate through on a CPU) stay
+#: frozen with their batch norm statistics, the last three stages learn at
+#: ``lr * backbone_lr_mult``, the fresh head at ``lr``; no validation split,
+#: a fixed cosine schedule.  Measured (seed 0, on a heavily shared 2-core
+#: CPU): val accuracy 0.9477, the same as the frozen peer, so the target is
+#: not yet met; ``lr=3e-3, backbone_lr_mult=0.2, max_epochs=6`` did worse (0.9281).
 EFFICIENTNET_SETTINGS: dict[str, Any] = {
     "freeze": ["_conv_stem.*", "_bn0.*", "_blocks.[0-7].*"],
     "lr": 1e-3,
