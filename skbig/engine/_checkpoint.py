@@ -38,7 +38,14 @@ def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(directory)
+    _remove_torn_writes(directory)
     return target
+
+
+def _remove_torn_writes(directory: Path) -> None:
+    """Delete temp files left by a process killed while writing (the checkpoint itself is intact)."""
+    for leftover in directory.glob(".checkpoint-*.tmp"):
+        leftover.unlink(missing_ok=True)
 
 
 def load(directory: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] | None:
