@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from skbig.backends._image_common import ImageBackend
+from skbig.backends.image_common import ImageBackend
 from skbig.backends.base import TaskSpec
 
 __all__ = ["CNNBackend", "CNNModule"]

@@ -11,7 +11,7 @@ import scipy.sparse as sp
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_non_negative, validate_data
 
-from skbig.backends._image_common import check_augment
+from skbig.backends.image_common import check_augment
 from skbig.backends.base import Backend, TaskSpec
 from skbig.data.image import array_scale, check_image_inputs
 from skbig.estimators._classifier import SkbigClassifier

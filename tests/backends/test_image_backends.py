@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from skbig import ImageClassifier, list_backends
-from skbig.backends._image_common import augment_batch
+from skbig.backends.image_common import augment_batch
 from skbig.backends.base import TaskSpec
 from skbig.backends.cnn import CNNBackend, CNNModule
 from skbig.backends.resnet import ResNetBackend, ResNetModule

@@ -10,7 +10,7 @@ layers keep their running statistics (see :meth:`EfficientNetLite0.train`).
 
 Decoding, resizing, augmentation and the two data paths (in-memory arrays,
 lazily decoded files) are skbig's common image pipeline
-(:class:`skbig.backends._image_common.ImageBackend`); this module only says
+(:class:`skbig.backends.image_common.ImageBackend`); this module only says
 what differs: the network, its weights and its normalisation, ``(x - 0.5) /
 0.5`` per channel, which is what the weights were trained with.
 """
@@ -25,7 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skbig.backends._image_common import ImageBackend
+from skbig.backends.image_common import ImageBackend
 from skbig.backends.base import TaskSpec
 from skbig.exceptions import InvalidParameterError
 from skbig.pretrained import WeightsNotFoundError, resolve_weights

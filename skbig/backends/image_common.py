@@ -1,4 +1,4 @@
-"""What every built-in image backend shares: input size, data pipelines, preprocessing.
+"""What image backends share (built-ins and plugins alike): input size, data pipelines, preprocessing.
 
 :class:`ImageBackend` turns what :class:`skbig.ImageClassifier` validated into
 batches, in one of two ways:
