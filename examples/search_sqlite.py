@@ -2,9 +2,9 @@
 
 Run: ``.venv/bin/python examples/search_sqlite.py`` (a couple of minutes on a CPU).
 The study lives in ``sms_search.db`` in the current folder.  The script runs
-it in two steps to show resuming: a first search with a budget of 6 trials,
+it in two steps to show resuming: a first search with a budget of 4 trials,
 then a new ``OptunaSearchCV`` on the same storage and study name with a
-budget of 12, which keeps the 6 finished trials and runs only the missing 6.
+budget of 8, which keeps the 4 finished trials and runs only the missing 4.
 Interrupting it (Ctrl-C) and running it again works the same way.  Several
 copies can run at once on one study (or use ``skbig search-worker`` with a
 PostgreSQL URL to spread trials over machines).
@@ -17,7 +17,7 @@ from skbig.datasets import load_sms_spam_sample
 from skbig.search import Float
 
 texts, labels = load_sms_spam_sample()
-texts, labels = texts[:1000], labels[:1000]
+texts, labels = texts[:800], labels[:800]
 
 
 def search(n_trials: int, refit: bool = True) -> OptunaSearchCV:
@@ -38,11 +38,11 @@ def search(n_trials: int, refit: bool = True) -> OptunaSearchCV:
     )
 
 
-first = search(n_trials=6, refit=False).fit(texts, labels)
+first = search(n_trials=4, refit=False).fit(texts, labels)
 kept = {t.number: t.value for t in first.study_.trials}
 print(f"first run: the study holds {first.n_trials_} trials, best CV accuracy {first.best_score_:.4f}")
 
-resumed = search(n_trials=12).fit(texts, labels)  # a new process would do exactly the same
+resumed = search(n_trials=8).fit(texts, labels)  # a new process would do exactly the same
 same = all(t.value == kept[t.number] for t in resumed.study_.trials if t.number in kept)
 print(
     f"resumed: the study holds {resumed.n_trials_} trials; the first {len(kept)} were kept unchanged: {same}"
