@@ -39,7 +39,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks._common import data_dir, write_result
 
-PARTS = {"image": "benchmarks._transfer_image", "text": "benchmarks._transfer_text", "speech": "benchmarks._transfer_speech"}
+PARTS = {
+    "image": "benchmarks._transfer_image",
+    "text": "benchmarks._transfer_text",
+    "speech": "benchmarks._transfer_speech",
+}
 
 
 def run(parts: list[str], root: Path, *, quick: bool = False) -> dict[str, Any]:
@@ -51,7 +55,7 @@ def run(parts: list[str], root: Path, *, quick: bool = False) -> dict[str, Any]:
         try:
             module = importlib.import_module(PARTS[part])
             figures[part] = module.run(root, quick=quick)
-        except Exception as exc:  # noqa: BLE001 - report and go on to the next part
+        except Exception as exc:
             figures[part] = {"error": f"{type(exc).__name__}: {exc}"}
             print(f"{part}: FAILED: {type(exc).__name__}: {exc}", flush=True)
         figures[f"{part}_wall_seconds"] = time.perf_counter() - start

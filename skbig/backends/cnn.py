@@ -20,8 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from skbig.backends.image_common import ImageBackend
 from skbig.backends.base import TaskSpec
+from skbig.backends.image_common import ImageBackend
 
 __all__ = ["CNNBackend", "CNNModule"]
 

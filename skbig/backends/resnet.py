@@ -28,8 +28,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from skbig.backends.image_common import ImageBackend
 from skbig.backends.base import TaskSpec
+from skbig.backends.image_common import ImageBackend
 from skbig.exceptions import InvalidParameterError
 
 __all__ = ["ResNetBackend", "ResNetModule", "BasicBlock"]

@@ -11,8 +11,8 @@ import scipy.sparse as sp
 from sklearn.utils import Tags
 from sklearn.utils.validation import check_non_negative, validate_data
 
-from skbig.backends.image_common import check_augment
 from skbig.backends.base import Backend, TaskSpec
+from skbig.backends.image_common import check_augment
 from skbig.data.image import array_scale, check_image_inputs
 from skbig.estimators._classifier import SkbigClassifier
 from skbig.exceptions import InputTypeError, InvalidInputError, SkbigError

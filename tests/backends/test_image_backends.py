@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from skbig import ImageClassifier, list_backends
-from skbig.backends.image_common import augment_batch
 from skbig.backends.base import TaskSpec
 from skbig.backends.cnn import CNNBackend, CNNModule
+from skbig.backends.image_common import augment_batch
 from skbig.backends.resnet import ResNetBackend, ResNetModule
 from skbig.data.image import ImageDataset, check_image_inputs
 from skbig.datasets import load_hymenoptera_sample

@@ -25,8 +25,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from skbig.backends.image_common import ImageBackend
 from skbig.backends.base import TaskSpec
+from skbig.backends.image_common import ImageBackend
 from skbig.exceptions import InvalidParameterError
 from skbig.pretrained import WeightsNotFoundError, resolve_weights
 from skbig_efficientnet.model import HEAD_PREFIX, IMAGE_SIZE, MEAN, STD, EfficientNetLite0, load_pretrained
