@@ -102,6 +102,37 @@ def count_trials(study: Any) -> tuple[int, int]:
     return counted, running
 
 
+def fail_trials_killed_before_first_heartbeat(study: Any, storage: Any) -> int:
+    """Mark failed the running trials that never sent a heartbeat and are older than the grace period.
+
+    Optuna's ``fail_stale_trials`` only looks at trials with a heartbeat
+    record, so a worker killed between ``study.ask()`` and its first
+    heartbeat would leave a trial RUNNING forever and the budget could never
+    complete.  Returns how many trials were failed.
+    """
+    import datetime
+
+    import optuna
+    from optuna.storages._rdb import models
+    from optuna.storages._rdb.storage import _create_scoped_session
+
+    if not isinstance(storage, optuna.storages.RDBStorage) or storage.heartbeat_interval is None:
+        return 0
+    grace = storage.grace_period or 2 * storage.heartbeat_interval
+    cutoff = datetime.datetime.now() - datetime.timedelta(seconds=grace + storage.heartbeat_interval)
+    failed = 0
+    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        if trial.datetime_start is None or trial.datetime_start > cutoff:
+            continue
+        with _create_scoped_session(storage.scoped_session) as session:
+            has_heartbeat = models.TrialHeartbeatModel.where_trial_id(trial._trial_id, session) is not None
+        if has_heartbeat:
+            continue  # fail_stale_trials' job
+        with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # finished meanwhile
+            failed += storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
+    return failed
+
+
 def _rank(study: Any, number: int) -> int:
     """How many counted trials were created before trial ``number``."""
     return sum(1 for t in study.get_trials(deepcopy=False) if t.number < number and _is_counted(t))
@@ -150,6 +181,7 @@ def run_worker(
     while deadline is None or time.monotonic() < deadline:
         with quiet_heartbeat_warnings():
             optuna.storages.fail_stale_trials(study)
+        fail_trials_killed_before_first_heartbeat(study, storage)
         counted, running = count_trials(study)
         if counted >= budget:
             if running == 0:

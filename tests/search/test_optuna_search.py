@@ -336,3 +336,21 @@ def test_space_forms_become_the_right_distributions():
     assert _as_distribution("a", [0.1, 0.2]) == d.CategoricalDistribution([0.1, 0.2])
     with pytest.raises(InvalidParameterError, match="must be str, int, float"):
         _as_distribution("a", [object()])
+
+
+def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed(tmp_path):
+    """Optuna's fail_stale_trials skips trials without a heartbeat record; the worker does not."""
+    from skbig.search._worker import fail_trials_killed_before_first_heartbeat, quiet_heartbeat_warnings
+
+    storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}", heartbeat_interval=1, grace_period=1)
+    study = optuna.create_study(study_name="unborn", storage=storage)
+    with quiet_heartbeat_warnings():
+        orphan = study.ask()  # its worker "dies" here, before recording a heartbeat
+        alive = study.ask()
+    storage.record_heartbeat(alive._trial_id)
+    assert fail_trials_killed_before_first_heartbeat(study, storage) == 0  # too young to judge
+    time.sleep(2.5)
+    storage.record_heartbeat(alive._trial_id)
+    assert fail_trials_killed_before_first_heartbeat(study, storage) == 1
+    states = {t.number: t.state for t in study.trials}
+    assert states == {orphan.number: TrialState.FAIL, alive.number: TrialState.RUNNING}
