@@ -299,7 +299,43 @@ def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     figures["ljspeech"] = _ljspeech(data_dir, quick=quick)
     figures["fsdd"] = _fsdd(data_dir, quick=quick)
     figures["load_average_after"] = os.getloadavg()[0]
+    figures["comparisons"] = _comparisons(figures, figures["torch_threads"])
     return figures
+
+
+def _comparisons(figures: dict[str, Any], threads: int) -> list[dict[str, Any]]:
+    """Rows for the benchmark runner's table: fine-tuned Whisper against each peer (WER, lower is better)."""
+    from benchmarks._common import Samples, comparison
+
+    fsdd, lj = figures["fsdd"], figures["ljspeech"]
+    fsdd_setup = f"FSDD, theo held out ({fsdd['test_clips']} clips), {fsdd['train_clips']} training clips"
+    rows = []
+    for key, name, target in (
+        ("whisper_zero_shot", "same estimator, max_epochs=0 (zero-shot)", ("skbig", "<=", TARGET_FSDD_WER)),
+        ("faster_whisper_zero_shot_beam5", "faster-whisper zero-shot, beam 5", None),
+        ("ctc_scratch", "ctc backend from scratch, same clips", None),
+    ):
+        rows.append(
+            comparison(
+                "FSDD test WER (lower is better)",
+                skbig=Samples([fsdd["whisper_finetuned_wer"]], [threads]),
+                peer=Samples([fsdd[f"{key}_wer"]], [threads]),
+                peer_name=name,
+                compared=fsdd_setup + "; one fit each",
+                target=target,
+            )
+        )
+    rows.append(
+        comparison(
+            "LJSpeech test WER (lower is better)",
+            skbig=Samples([lj["whisper_finetuned_wer"]], [threads]),
+            peer=Samples([lj["whisper_zero_shot_wer"]], [threads]),
+            peer_name="same estimator, max_epochs=0 (zero-shot)",
+            compared=f"LJSpeech subset, {lj['train_clips']} train / {lj['test_clips']} test clips, one fit",
+            target=("difference", "<=", 0.0),
+        )
+    )
+    return rows
 
 
 if __name__ == "__main__":
