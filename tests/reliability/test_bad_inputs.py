@@ -808,9 +808,34 @@ def test_bad_input(row, ctx):
     _run(row, ctx)
 
 
+@contextlib.contextmanager
+def _reachable_as_nobody(c: dict[str, Any]) -> Any:
+    """Make what the rows need reachable after dropping to ``nobody``.
+
+    The interpreter's standard library, the venv or the checkout may sit under
+    a folder that ``nobody`` cannot enter (``/root``, a ``mktemp -d`` clone):
+    so the rows' code paths run once as root on readable files (every lazy
+    import happens now), and the backends are registered in-process so that
+    the registry does not need to read the venv's entry-point metadata.
+    """
+    from skbig.backends.cnn import CNNBackend
+    from skbig.backends.ctc import CTCBackend
+    from skbig.backends.registry import register_backend, unregister_backend
+
+    image().fit([str(c["png"]), str(c["png"])], [0, 1]).predict([str(c["png"])])
+    speech().fit([str(c["wav"]), str(c["wav"])], ["a", "b"]).predict([str(c["wav"])])
+    for cls in (CNNBackend, CTCBackend):
+        register_backend(cls, replace=True)
+    try:
+        yield
+    finally:
+        for cls in (CNNBackend, CTCBackend):
+            unregister_backend(cls.name)
+
+
 @pytest.mark.parametrize("row", _PERMISSION_ROWS, ids=[r.id for r in _PERMISSION_ROWS])
 def test_permission_denied(row, open_files):
-    with unprivileged():
+    with _reachable_as_nobody(open_files), unprivileged():
         _run(row, open_files)
 
 
