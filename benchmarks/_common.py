@@ -39,6 +39,7 @@ __all__ = [
     "comparison",
     "data_dir",
     "default_data_dir",
+    "fit_and_score",
     "interleaved",
     "machine_info",
     "measure",
@@ -136,6 +137,29 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
+
+
+def fit_and_score(
+    figures: dict[str, Any], key: str, fit: Callable[[], Any], predict: Callable[[], Any], y_true: Any
+) -> None:
+    """Time ``fit()`` then ``predict()``, and record accuracy and both times in ``figures`` under ``key``.
+
+    The accuracy benchmarks (transfer learning) compare several models on
+    one split; this keeps their keys uniform: ``<key>_accuracy``,
+    ``<key>_fit_seconds`` and ``<key>_predict_seconds``.  Prints one line.
+    """
+    import numpy as np
+
+    start = time.perf_counter()
+    fit()
+    fitted = time.perf_counter()
+    predicted = predict()
+    done = time.perf_counter()
+    accuracy = float(np.mean(np.asarray(y_true) == np.asarray(predicted)))
+    figures[f"{key}_accuracy"] = accuracy
+    figures[f"{key}_fit_seconds"] = fitted - start
+    figures[f"{key}_predict_seconds"] = done - fitted
+    print(f"  {key:28s} accuracy {accuracy:.4f}  fit {fitted - start:7.1f} s", flush=True)
 
 
 @dataclass

@@ -27,7 +27,6 @@ Run ``python -m benchmarks._transfer_image`` from the repository root, or call
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -93,12 +92,6 @@ def frozen_features(paths: list[str], batch_size: int = 64) -> Any:
     return np.concatenate(chunks)
 
 
-def _accuracy(y_true: list[str], y_pred: Any) -> float:
-    import numpy as np
-
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
 def run(data_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]:
     """Fit the three models on hymenoptera ``train/``, score them on ``val/``, print a table.
 
@@ -124,7 +117,7 @@ def run(data_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]
     import torch
     from sklearn.linear_model import LogisticRegression
 
-    from benchmarks._common import Samples, comparison
+    from benchmarks._common import Samples, comparison, fit_and_score
     from skbig import ImageClassifier
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads
@@ -142,16 +135,7 @@ def run(data_dir: Path, *, quick: bool = False, seed: int = 0) -> dict[str, Any]
     print(f"hymenoptera: {len(X_train)} train / {len(X_val)} val photos (seed {seed})", flush=True)
 
     def record(key: str, fit: Any, predict: Any) -> None:
-        start = time.perf_counter()
-        fit()
-        fitted = time.perf_counter()
-        predicted = predict()
-        done = time.perf_counter()
-        figures[f"{key}_accuracy"] = _accuracy(y_val, predicted)
-        figures[f"{key}_fit_seconds"] = fitted - start
-        figures[f"{key}_predict_seconds"] = done - fitted
-        accuracy = figures[f"{key}_accuracy"]
-        print(f"  {key:28s} accuracy {accuracy:.4f}  fit {fitted - start:7.1f} s", flush=True)
+        fit_and_score(figures, key, fit, predict, y_val)
 
     frozen = LogisticRegression(max_iter=2000)
     record(

@@ -28,7 +28,6 @@ Run ``python -m benchmarks._transfer_text`` from the repository root, or call
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Any
 
@@ -86,12 +85,6 @@ def _minilm_embeddings(texts: list[str], batch_size: int = 128) -> Any:
     return out
 
 
-def _accuracy(y_true: list[int], y_pred: Any) -> float:
-    import numpy as np
-
-    return float(np.mean(np.asarray(y_true) == np.asarray(y_pred)))
-
-
 def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     """Fit the four models on the SST-2 subset, print a table and return the figures.
 
@@ -117,6 +110,7 @@ def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import make_pipeline
 
+    from benchmarks._common import fit_and_score
     from skbig import TextClassifier
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a benchmark never downloads
@@ -133,16 +127,7 @@ def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
     print(f"SST-2: {len(X_train)} training rows (stratified subset, random_state=0), {len(X_dev)} dev rows")
 
     def record(key: str, fit: Any, predict: Any) -> None:
-        start = time.perf_counter()
-        fit()
-        fitted = time.perf_counter()
-        predicted = predict()
-        done = time.perf_counter()
-        figures[f"{key}_accuracy"] = _accuracy(y_dev, predicted)
-        figures[f"{key}_fit_seconds"] = fitted - start
-        figures[f"{key}_predict_seconds"] = done - fitted
-        accuracy = figures[f"{key}_accuracy"]
-        print(f"  {key:22s} accuracy {accuracy:.4f}  fit {fitted - start:7.1f} s", flush=True)
+        fit_and_score(figures, key, fit, predict, y_dev)
 
     tfidf = make_pipeline(TfidfVectorizer(), LogisticRegression(max_iter=1000))
     record("tfidf_logreg", lambda: tfidf.fit(X_train, y_train), lambda: tfidf.predict(X_dev))
