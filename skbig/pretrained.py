@@ -12,22 +12,44 @@ Order of resolution for ``resolve_weights(name, pretrained=..., hub_id=...)``:
    ``HF_HUB_OFFLINE`` environment variable is not set;
 5. otherwise a :class:`WeightsNotFoundError` that says which package to
    install or which path to pass.
+
+Backends that load a model by reference (a hub id, a weights name or a
+``save_pretrained`` directory) share the rest of the story through
+:func:`locate_model` and its helpers: they return a :class:`ModelLocation`,
+which a fitted model saves (JSON) and :func:`relocate_model` finds again when
+``skbig.load`` reads it somewhere the directory has moved or gone.
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import re
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from skbig.exceptions import SkbigError
 
-__all__ = ["WEIGHTS_GROUP", "WeightsNotFoundError", "WeightsSource", "list_weights", "resolve_weights"]
+__all__ = [
+    "WEIGHTS_GROUP",
+    "ModelLocation",
+    "WeightsNotFoundError",
+    "WeightsSource",
+    "list_weights",
+    "locate_model",
+    "locate_model_directory",
+    "locate_named_model",
+    "relocate_model",
+    "resolve_weights",
+]
 
 WEIGHTS_GROUP = "skbig.weights"
+
+# "bert-base-uncased" or "org/name": what a hub id (or a weights name) looks
+# like.  Anything else (absolute, "./x", "~/x", "a/b/c") is meant as a local path.
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
 class WeightsNotFoundError(SkbigError, FileNotFoundError):
@@ -108,6 +130,291 @@ def resolve_weights(
     if hub_id:
         hints.append(f"or download {hub_id!r} into the Hugging Face cache while online")
     raise WeightsNotFoundError(f"pretrained weights {name!r} not found offline; " + "; ".join(hints))
+
+
+class ModelLocation(NamedTuple):
+    """Where a backend found its model's files, and how to find them again.
+
+    A fitted model saves these three values (JSON, no pickle), so that
+    :func:`relocate_model` can look for the files again by name when the
+    directory is gone at load time.  It is a tuple, so a backend's
+    ``resolve_model()`` can return it to callers that unpack or index
+    ``(ref, hub_id, path)``.
+
+    Attributes
+    ----------
+    ref : str
+        What the model was asked as: a hub id, a weights name, or the
+        resolved local directory.
+    hub_id : str or None
+        The Hugging Face hub id to look up in the cache again; None for a
+        local directory, which has no other home.
+    path : Path
+        The local directory holding the model's files.
+    """
+
+    ref: str
+    hub_id: str | None
+    path: Path
+
+
+def locate_model(
+    model: str | os.PathLike[str],
+    *,
+    backend_name: str,
+    allow_download: bool = False,
+    install_hint: str | None = None,
+    required_file: str | None = None,
+    kind: str = "model",
+    param: str = "model",
+    directory_hint: str | None = None,
+    offline_hint: str | None = None,
+) -> ModelLocation:
+    """Find a model given as a local directory or as a hub id / weights name.
+
+    Backends whose ``model`` hyper-parameter accepts both share this rule, so
+    that a reference means the same thing whichever backend reads it: an
+    existing directory, or anything that does not look like a hub id
+    (absolute, ``./x``, ``~/x``, ``a/b/c``), is a local directory; anything
+    else goes through :func:`resolve_weights` as both the weights name and
+    the hub id, offline unless ``allow_download``.
+
+    Parameters
+    ----------
+    model : str or path
+        The reference, e.g. ``"bert-base-uncased"``, ``"org/name"``,
+        ``"all-MiniLM-L6-v2"`` or ``"/models/mine"``.
+    backend_name : str
+        The backend asking, named in every error.
+    allow_download : bool, default=False
+        Permit a hub download when the model is neither announced nor cached
+        (``HF_HUB_OFFLINE=1`` forbids it regardless).
+    install_hint : str, optional
+        The pip package that carries the weights, named in the error.
+    required_file, kind, param, directory_hint
+        Passed to :func:`locate_model_directory` for a local directory
+        (``directory_hint`` as its ``hint``).
+    offline_hint : str, optional
+        Passed to :func:`locate_named_model` as its ``hint``.
+
+    Returns
+    -------
+    ModelLocation
+        ``(str(directory), None, directory)`` for a local directory,
+        ``(model, model, directory)`` for a hub id or weights name.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        If the directory does not qualify, or the name resolves nowhere
+        offline; the message names the backend, the value and the fix.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     location = locate_model(tmp, backend_name="hf_encoder")
+    ...     location.hub_id is None and location.path == Path(tmp).resolve()
+    True
+    """
+    value = os.fspath(model)
+    if Path(value).expanduser().is_dir() or not _HUB_ID.match(value):
+        return locate_model_directory(
+            value,
+            backend_name=backend_name,
+            param=param,
+            required_file=required_file,
+            kind=kind,
+            hint=directory_hint,
+        )
+    return locate_named_model(
+        value,
+        backend_name=backend_name,
+        hub_id=value,
+        install_hint=install_hint,
+        allow_download=allow_download,
+        hint=offline_hint,
+    )
+
+
+def locate_model_directory(
+    path: str | os.PathLike[str],
+    *,
+    backend_name: str,
+    param: str = "model",
+    required_file: str | None = None,
+    kind: str = "model",
+    hint: str | None = None,
+) -> ModelLocation:
+    """Check that ``path`` is a usable model directory; never looks it up by name.
+
+    This is the rule for an explicit ``pretrained="/path"``, which is a
+    directory and nothing else, and the local half of :func:`locate_model`.
+
+    Parameters
+    ----------
+    path : str or path
+        The directory; ``~`` is expanded.
+    backend_name : str
+        The backend asking, named in the error.
+    param : str, default="model"
+        The parameter the path came from, named in the error.
+    required_file : str, optional
+        A file the directory must hold (e.g. ``"config.json"``); without it,
+        any existing directory qualifies.
+    kind : str, default="model"
+        What the directory should be, in the error when ``required_file`` is
+        missing: "is not a {kind} directory".
+    hint : str, optional
+        The fix, appended to the error.
+
+    Returns
+    -------
+    ModelLocation
+        ``(str(directory), None, directory)``, the directory resolved to an
+        absolute path.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        If the directory does not exist or lacks ``required_file``.
+    """
+    value = os.fspath(path)
+    directory = Path(value).expanduser()
+    if not _holds(directory, required_file):
+        what = (
+            "an existing directory"
+            if required_file is None
+            else f"a {kind} directory (no {required_file} there)"
+        )
+        raise WeightsNotFoundError(
+            f"backend {backend_name!r}: {param}={value!r} is not {what}" + (f"; {hint}" if hint else "")
+        )
+    directory = directory.resolve()
+    return ModelLocation(str(directory), None, directory)
+
+
+def locate_named_model(
+    name: str,
+    *,
+    backend_name: str,
+    hub_id: str | None = None,
+    install_hint: str | None = None,
+    allow_download: bool = False,
+    hint: str | None = None,
+) -> ModelLocation:
+    """Find the weights called ``name`` with :func:`resolve_weights`, for a backend.
+
+    The same search as :func:`resolve_weights` (announced packages, the hub
+    cache, a download only when allowed), with the error prefixed by the
+    backend's name so that a user fitting several models knows which one
+    lacks its weights.
+
+    Parameters
+    ----------
+    name : str
+        The weights' name in the ``skbig.weights`` group, or a hub id.
+    backend_name : str
+        The backend asking, named in the error.
+    hub_id : str, optional
+        The hub repository to look for in the cache (and to download when
+        allowed); None searches the announced packages only.
+    install_hint : str, optional
+        The pip package that carries these weights, named in the error.
+    allow_download : bool, default=False
+        Permit a hub download (``HF_HUB_OFFLINE=1`` forbids it regardless).
+    hint : str, optional
+        A further fix, appended to the error.
+
+    Returns
+    -------
+    ModelLocation
+        ``(name, hub_id, directory)``.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        When no source has them, chained from :func:`resolve_weights`'s error.
+    """
+    try:
+        path = resolve_weights(
+            name,
+            pretrained=True,
+            hub_id=hub_id,
+            install_hint=install_hint,
+            allow_download=allow_download,
+        )
+    except WeightsNotFoundError as exc:
+        raise WeightsNotFoundError(
+            f"backend {backend_name!r}: no local directory and no offline copy of {name!r}: {exc}"
+            + (f"; {hint}" if hint else "")
+        ) from exc
+    return ModelLocation(name, hub_id, path)
+
+
+def relocate_model(
+    location: ModelLocation,
+    *,
+    backend_name: str,
+    allow_download: bool = False,
+    required_file: str | None = None,
+    contents: str = "files",
+    hint: str | None = None,
+) -> ModelLocation:
+    """Find a saved model's directory again when a fitted model is loaded.
+
+    A fitted model keeps only *where* its tokenizer and configuration came
+    from, so loading it elsewhere needs them again: the saved directory if it
+    is still there, else the same weights by name (a hub id, or a name an
+    installed package announces), offline unless ``allow_download``.  A plain
+    local directory has no name to search by, so its absence is an error.
+
+    Parameters
+    ----------
+    location : ModelLocation
+        What :func:`locate_model` (or a sibling) returned at fit time.
+    backend_name : str
+        The backend asking, named in the error.
+    allow_download : bool, default=False
+        Permit a hub download when searching by name.
+    required_file : str, optional
+        A file the saved directory must still hold (e.g. ``"config.json"``);
+        without it, the directory existing is enough.
+    contents : str, default="files"
+        What the directory provides, plural, in the error: "whose {contents}
+        are needed to use it".
+    hint : str, optional
+        Passed to :func:`locate_named_model`.
+
+    Returns
+    -------
+    ModelLocation
+        ``location`` itself when its directory qualifies, else the same
+        ``ref`` and ``hub_id`` with the directory found by name.
+
+    Raises
+    ------
+    WeightsNotFoundError
+        If the directory is gone and cannot be found again by name.
+    """
+    ref, hub_id, path = location.ref, location.hub_id, Path(location.path)
+    if _holds(path, required_file):
+        return ModelLocation(ref, hub_id, path)
+    if hub_id is not None or ref in list_weights():
+        return locate_named_model(
+            ref, backend_name=backend_name, hub_id=hub_id, allow_download=allow_download, hint=hint
+        )
+    gone = "no longer exists" if required_file is None else "no longer holds them"
+    raise WeightsNotFoundError(
+        f"backend {backend_name!r}: this model was fitted from {ref!r}, whose {contents} are needed "
+        f"to use it, but {str(path)!r} {gone}; put that directory back (or a copy at the same path)"
+    )
+
+
+def _holds(directory: Path, required_file: str | None) -> bool:
+    if required_file is None:
+        return directory.is_dir()
+    return (directory / required_file).is_file()
 
 
 def _call_target(source: WeightsSource) -> Path:

@@ -17,7 +17,6 @@ from (JSON, no pickle) and finds them again when ``skbig.load`` reads it.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -28,14 +27,18 @@ from torch import nn
 from skbig.backends.base import TaskSpec, TextClassificationBackend
 from skbig.engine.data import TensorData
 from skbig.exceptions import InvalidParameterError
-from skbig.pretrained import WeightsNotFoundError, list_weights, resolve_weights
+from skbig.pretrained import (
+    ModelLocation,
+    WeightsNotFoundError,
+    locate_model,
+    locate_model_directory,
+    locate_named_model,
+    relocate_model,
+    resolve_weights,
+)
 from skbig_transformers._modeling import POOLINGS
 
 __all__ = ["HFEncoderBackend", "MiniLMBackend"]
-
-# "bert-base-uncased" or "org/name": what a hub id looks like.  Anything else
-# (absolute, "./x", "~/x", "a/b/c") is meant as a local path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
 
 
 class HFEncoderBackend(TextClassificationBackend):
@@ -165,8 +168,15 @@ class HFEncoderBackend(TextClassificationBackend):
         return False
 
     # -- where the model comes from --------------------------------------------------
+    #: Appended to "no offline copy" errors: the backend's own way to allow a download.
+    _offline_hint: ClassVar[str] = "or, while online, set backend_params__allow_download=True"
+
     def resolve_model(self) -> tuple[str, str | None, Path]:
         """Find the model's local directory without downloading (unless allowed).
+
+        The rule is :func:`skbig.pretrained.locate_model`'s: an existing
+        directory, or anything that does not look like a hub id, is a local
+        directory; anything else is a hub id or a weights name.
 
         Returns
         -------
@@ -186,7 +196,7 @@ class HFEncoderBackend(TextClassificationBackend):
             by an installed package nor in the Hugging Face cache.
         """
         if not isinstance(self.pretrained, bool):
-            return self._local_directory(str(self.pretrained), "pretrained")
+            return self._pretrained_directory()
         model = self.params["model"]
         if model is None:
             raise InvalidParameterError(
@@ -194,40 +204,23 @@ class HFEncoderBackend(TextClassificationBackend):
                 "('bert-base-uncased'), a weights name ('all-MiniLM-L6-v2') or a save_pretrained "
                 "directory; or use backend='minilm'"
             )
-        model = os.fspath(model)
-        if Path(model).expanduser().is_dir() or not _HUB_ID.match(model):
-            return self._local_directory(model, "model")
-        return model, model, self._resolve_named(model, hub_id=model)
+        return locate_model(
+            model,
+            backend_name=self.name,
+            allow_download=bool(self.params["allow_download"]),
+            directory_hint="pass an existing directory written by save_pretrained (config.json, tokenizer "
+            "files, weights) or a Hugging Face hub id such as 'bert-base-uncased'",
+            offline_hint=self._offline_hint,
+        )
 
-    def _local_directory(self, value: str, param: str) -> tuple[str, None, Path]:
-        path = Path(value).expanduser()
-        if not path.is_dir():
-            fix = (
-                "pass pretrained=True to use the default weights, or an existing directory"
-                if param == "pretrained"
-                else "pass an existing directory written by save_pretrained (config.json, tokenizer "
-                "files, weights) or a Hugging Face hub id such as 'bert-base-uncased'"
-            )
-            raise WeightsNotFoundError(
-                f"backend {self.name!r}: {param}={value!r} is not an existing directory; {fix}"
-            )
-        path = path.resolve()
-        return str(path), None, path
-
-    def _resolve_named(self, name: str, *, hub_id: str | None, install_hint: str | None = None) -> Path:
-        try:
-            return resolve_weights(
-                name,
-                pretrained=True,
-                hub_id=hub_id,
-                install_hint=install_hint,
-                allow_download=bool(self.params["allow_download"]),
-            )
-        except WeightsNotFoundError as exc:
-            raise WeightsNotFoundError(
-                f"backend {self.name!r}: no local directory and no offline copy of {name!r}: {exc}; "
-                "or, while online, set backend_params__allow_download=True"
-            ) from exc
+    def _pretrained_directory(self) -> ModelLocation:
+        """``pretrained="/path"``: that directory, never looked up by name."""
+        return locate_model_directory(
+            str(self.pretrained),
+            backend_name=self.name,
+            param="pretrained",
+            hint="pass pretrained=True to use the default weights, or an existing directory",
+        )
 
     # -- preprocessing ---------------------------------------------------------------------
     def fit_preprocessing(self, X: Sequence[str]) -> None:
@@ -246,19 +239,14 @@ class HFEncoderBackend(TextClassificationBackend):
         self.model_ref = state["model"]
         self.hub_id = state.get("hub_id")
         self._tokenizer = None
-        path = Path(state["path"])
-        if path.is_dir():
-            self.model_path = path
-            return
-        ref = str(self.model_ref)
-        if self.hub_id is not None or ref in list_weights():
-            self.model_path = self._resolve_named(ref, hub_id=self.hub_id)
-            return
-        raise WeightsNotFoundError(
-            f"backend {self.name!r}: this model was fitted from {ref!r}, whose tokenizer and config "
-            f"are needed to use it, but {str(path)!r} no longer exists; put that directory back "
-            "(or a copy at the same path)"
-        )
+        saved = ModelLocation(str(self.model_ref), self.hub_id, Path(state["path"]))
+        self.model_path = relocate_model(
+            saved,
+            backend_name=self.name,
+            allow_download=bool(self.params["allow_download"]),
+            contents="tokenizer and config",
+            hint=self._offline_hint,
+        ).path
 
     def _path(self) -> Path:
         if self.model_path is None:
@@ -408,7 +396,13 @@ class MiniLMBackend(HFEncoderBackend):
     def resolve_model(self) -> tuple[str, str | None, Path]:
         """all-MiniLM-L6-v2 through :func:`skbig.pretrained.resolve_weights`, or ``pretrained``'s path."""
         if not isinstance(self.pretrained, bool):
-            return self._local_directory(str(self.pretrained), "pretrained")
+            return self._pretrained_directory()
         # pretrained=False still needs the tokenizer and the config from the same files.
-        path = self._resolve_named(self.weights_name, hub_id=self.hub, install_hint=self.install_hint)
-        return self.weights_name, self.hub, path
+        return locate_named_model(
+            self.weights_name,
+            backend_name=self.name,
+            hub_id=self.hub,
+            install_hint=self.install_hint,
+            allow_download=bool(self.params["allow_download"]),
+            hint=self._offline_hint,
+        )

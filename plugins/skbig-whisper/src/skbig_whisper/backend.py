@@ -33,7 +33,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import os
-import re
 from collections.abc import Iterator, Mapping, Sequence
 from functools import partial
 from pathlib import Path
@@ -47,14 +46,25 @@ from skbig.backends.base import SpeechRecognitionBackend, TaskSpec
 from skbig.data.audio import AudioDataset
 from skbig.engine.data import DatasetData
 from skbig.exceptions import InvalidInputError, InvalidParameterError
-from skbig.pretrained import WeightsNotFoundError, list_weights, resolve_weights
+from skbig.pretrained import (
+    ModelLocation,
+    WeightsNotFoundError,
+    locate_model,
+    locate_model_directory,
+    locate_named_model,
+    relocate_model,
+    resolve_weights,
+)
 from skbig_whisper.features import SAMPLE_RATE, whisper_log_mel
 from skbig_whisper.weights import TINY_EN_HUB_ID, TINY_EN_WEIGHTS
 
 __all__ = ["WhisperBackend", "WhisperTinyEnBackend"]
 
-# "openai/whisper-small" or "name": what a hub id looks like; anything else is a local path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[A-Za-z0-9][\w.-]*)?$")
+#: The fix named when a path is not a Whisper directory (for ``model`` and ``pretrained`` alike).
+_DIRECTORY_HINT = (
+    "pass a directory written by save_pretrained (config, tokenizer, weights), "
+    "or pretrained=True for the default weights"
+)
 #: Clips per encoder call outside training: bounds memory whatever the batch size.
 _INFERENCE_CHUNK = 16
 
@@ -170,7 +180,7 @@ class WhisperBackend(SpeechRecognitionBackend):
             If the directory does not exist or the name resolves nowhere offline.
         """
         if not isinstance(self.pretrained, bool):
-            return self._local_directory(os.fspath(self.pretrained), "pretrained")
+            return self._pretrained_directory()
         model = self.params.get("model")
         if model is None:
             raise InvalidParameterError(
@@ -178,35 +188,25 @@ class WhisperBackend(SpeechRecognitionBackend):
                 "('openai/whisper-base.en'), a weights name ('whisper-tiny.en') or a save_pretrained "
                 "directory; or use backend='whisper_tiny_en'"
             )
-        model = os.fspath(model)
-        if Path(model).expanduser().is_dir() or not _HUB_ID.match(model):
-            return self._local_directory(model, "model")
-        return model, model, self._resolve_named(model, hub_id=model)
+        return locate_model(
+            model,
+            backend_name=self.name,
+            allow_download=bool(self.params["allow_download"]),
+            required_file="config.json",
+            kind="Whisper",
+            directory_hint=_DIRECTORY_HINT,
+        )
 
-    def _local_directory(self, value: str, param: str) -> tuple[str, None, Path]:
-        path = Path(value).expanduser()
-        if not (path / "config.json").is_file():
-            raise WeightsNotFoundError(
-                f"backend {self.name!r}: {param}={value!r} is not a Whisper directory (no config.json "
-                "there); pass a directory written by save_pretrained (config, tokenizer, weights), "
-                "or pretrained=True for the default weights"
-            )
-        path = path.resolve()
-        return str(path), None, path
-
-    def _resolve_named(self, name: str, *, hub_id: str | None, install_hint: str | None = None) -> Path:
-        try:
-            return resolve_weights(
-                name,
-                pretrained=True,
-                hub_id=hub_id,
-                install_hint=install_hint,
-                allow_download=bool(self.params["allow_download"]),
-            )
-        except WeightsNotFoundError as exc:
-            raise WeightsNotFoundError(
-                f"backend {self.name!r}: no local directory and no offline copy of {name!r}: {exc}"
-            ) from exc
+    def _pretrained_directory(self) -> ModelLocation:
+        """``pretrained="/path"``: that Whisper directory, never looked up by name."""
+        return locate_model_directory(
+            os.fspath(self.pretrained),
+            backend_name=self.name,
+            param="pretrained",
+            required_file="config.json",
+            kind="Whisper",
+            hint=_DIRECTORY_HINT,
+        )
 
     def _resolved(self) -> Path:
         """Locate the model and read its configurations, once per backend instance."""
@@ -308,19 +308,14 @@ class WhisperBackend(SpeechRecognitionBackend):
         self.config = dict(state["config"])
         self.generation_config = dict(state["generation_config"])
         self._tokenizer = None
-        path = Path(state["path"])
-        if (path / "config.json").is_file():
-            self.model_path = path
-            return
-        ref = str(self.model_ref)
-        if self.hub_id is not None or ref in list_weights():
-            self.model_path = self._resolve_named(ref, hub_id=self.hub_id)
-            return
-        raise WeightsNotFoundError(
-            f"backend {self.name!r}: this model was fitted from {ref!r}, whose tokenizer is needed to "
-            f"use it, but {str(path)!r} no longer holds it; put that directory back (or a copy at the "
-            "same path)"
-        )
+        saved = ModelLocation(str(self.model_ref), self.hub_id, Path(state["path"]))
+        self.model_path = relocate_model(
+            saved,
+            backend_name=self.name,
+            allow_download=bool(self.params["allow_download"]),
+            required_file="config.json",
+            contents="tokenizer files",
+        ).path
 
     def __getstate__(self) -> dict[str, Any]:
         # Caches: pickles stay small; the tokenizer reloads from ``model_path``.
@@ -510,7 +505,12 @@ class WhisperTinyEnBackend(WhisperBackend):
     def resolve_model(self) -> tuple[str, str | None, Path]:
         """tiny.en through :func:`skbig.pretrained.resolve_weights`, or ``pretrained``'s directory."""
         if not isinstance(self.pretrained, bool):
-            return self._local_directory(os.fspath(self.pretrained), "pretrained")
+            return self._pretrained_directory()
         # pretrained=False still needs the tokenizer and the configuration from the same files.
-        path = self._resolve_named(self.weights_name, hub_id=self.hub, install_hint=self.install_hint)
-        return self.weights_name, self.hub, path
+        return locate_named_model(
+            self.weights_name,
+            backend_name=self.name,
+            hub_id=self.hub,
+            install_hint=self.install_hint,
+            allow_download=bool(self.params["allow_download"]),
+        )
