@@ -39,3 +39,34 @@ def small_sms(sms_sample):
     texts, labels = sms_sample
     X, _, y, _ = train_test_split(texts, labels, train_size=400, stratify=labels, random_state=0)
     return list(X), list(y)
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Run a module's tests on one intra-op torch thread, restoring the count afterwards.
+
+    Tiny models gain nothing from more threads, and on a busy machine the pool
+    thrashes.  A module opts in with ``pytestmark = pytest.mark.usefixtures("one_torch_thread")``.
+    """
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def fsdd():
+    """The bundled spoken digits, 100 8 kHz clips: (paths, words).  Shared: slice it, never mutate it."""
+    from skbig.datasets._audio_samples import load_fsdd_sample
+
+    return load_fsdd_sample()
+
+
+@pytest.fixture(scope="session")
+def corrupt_wav(tmp_path_factory) -> str:
+    """Path of a ``corrupt.wav`` that starts like a WAV file but does not decode."""
+    path = tmp_path_factory.mktemp("audio") / "corrupt.wav"
+    path.write_bytes(b"RIFF\x00\x00 not a wave file" * 4)
+    return str(path)

@@ -6,7 +6,6 @@ import json
 import math
 import unicodedata
 
-import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -24,33 +23,20 @@ from skbig.backends.ctc import (
 )
 from skbig.backends.registry import get_backend
 from skbig.data.audio import load_audio
-from skbig.datasets._audio_samples import load_fsdd_sample
 from skbig.engine.data import iterate_batches
 from skbig.exceptions import InvalidInputError, InvalidParameterError
 from skbig.testing import BackendConformance
 
 TINY = {"hidden_size": 16, "num_layers": 1, "conv_channels": 4, "n_mels": 24}
 
-
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine the pool thrashes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def fsdd() -> tuple[list[str], list[str]]:
-    paths, words = load_fsdd_sample()
-    return paths[::10], words[::10]  # one clip per digit
+def fsdd(fsdd) -> tuple[list[str], list[str]]:
+    """One clip per digit of the shared sample: (paths, words)."""
+    paths, words = fsdd
+    return paths[::10], words[::10]
 
 
 def _backend(**params) -> CTCBackend:
@@ -213,10 +199,8 @@ def test_features_are_cached_within_the_memory_bound(fsdd, monkeypatch, cache_mb
     assert len(calls) == decodes
 
 
-def test_a_corrupt_file_read_in_a_worker_raises_an_error_naming_it(fsdd, tmp_path):
-    corrupt = tmp_path / "corrupt.wav"
-    corrupt.write_bytes(b"RIFF\x00\x00 not a wave file" * 4)
-    data = _backend().make_data([fsdd[0][0], str(corrupt)], None)
+def test_a_corrupt_file_read_in_a_worker_raises_an_error_naming_it(fsdd, corrupt_wav):
+    data = _backend().make_data([fsdd[0][0], corrupt_wav], None)
     with pytest.raises(InvalidInputError, match=r"X\[1\] \(.*corrupt\.wav\) could not be decoded"):
         list(iterate_batches(data, 1, shuffle=False, num_workers=1))
 

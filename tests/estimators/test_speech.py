@@ -21,7 +21,6 @@ from sklearn.preprocessing import FunctionTransformer
 import skbig
 from skbig import SpeechRecognizer
 from skbig.backends._ctc_decoding import ctc_prefix_log_prob
-from skbig.datasets._audio_samples import load_fsdd_sample
 from skbig.engine.data import iterate_batches
 from skbig.estimators.speech import normalize_transcript
 from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameterError, NotFittedError
@@ -48,30 +47,12 @@ def read_int16(paths) -> list[np.ndarray]:
     return [sf.read(p, dtype="int16")[0] for p in paths]
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    torch.manual_seed(0)
-    np.random.seed(0)
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tiny models gain nothing from intra-op threads, and on a busy machine the pool thrashes."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
-@pytest.fixture(scope="module")
-def fsdd() -> tuple[list[str], list[str]]:
-    """40 training clips (jackson and nicolas) and theo's 40 as unseen clips: (paths, words)."""
-    paths, words = load_fsdd_sample()
-    return paths, words
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
 def train(fsdd) -> tuple[list[str], list[str]]:
+    """Jackson's and nicolas's clips: (paths, words); theo's are kept as unseen ``clips``."""
     paths, words = fsdd
     keep = [i for i, p in enumerate(paths) if "_theo_" not in p]
     return [paths[i] for i in keep], [words[i] for i in keep]
@@ -243,12 +224,10 @@ def test_grid_search_with_the_wer_scorer(train, clips):
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory, fsdd) -> dict[str, str]:
+def files(tmp_path_factory, fsdd, corrupt_wav) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("speech")
-    corrupt = folder / "corrupt.wav"
-    corrupt.write_bytes(b"RIFF\x00\x00 not a wave file" * 4)
     missing = str(folder / "nope.wav")
-    return {"good": fsdd[0][0], "corrupt": str(corrupt), "missing": missing, "dir": str(folder)}
+    return {"good": fsdd[0][0], "corrupt": corrupt_wav, "missing": missing, "dir": str(folder)}
 
 
 WAVE = np.zeros(800, dtype=np.float32)
