@@ -181,6 +181,31 @@ class _ClassificationMixin:
         """Unnormalised class scores ``(batch, n_classes)``."""
         return self.forward(module, batch)  # type: ignore[attr-defined,no-any-return]
 
+    # -- linear-probe head initialisation (``head_init="linear_probe"``) ----------
+    def classifier_head(self, module: nn.Module) -> nn.Linear | None:
+        """The final linear layer that produces the class scores, or None.
+
+        Naming it lets ``head_init="linear_probe"`` fit the fresh head as a
+        logistic regression on the pretrained features before fine-tuning
+        (see :mod:`skbig.engine._probe`).  None (the default) means the
+        backend does not support it.
+        """
+        return None
+
+    def head_inputs(self, module: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The ``(batch, d)`` rows :meth:`classifier_head` reads for ``batch``, in batch order.
+
+        The default captures them during :meth:`forward` with a forward
+        pre-hook; a backend whose forward splits or reorders a batch before
+        the head overrides this.
+        """
+        from skbig.engine._probe import capture_head_inputs
+
+        head = self.classifier_head(module)
+        if head is None:
+            raise NotImplementedError(f"{type(self).__name__} names no classifier_head()")
+        return capture_head_inputs(module, head, self.forward, batch)  # type: ignore[attr-defined]
+
 
 class TextClassificationBackend(_ClassificationMixin, Backend):
     """Base for text classification backends: ``X`` is a sequence of ``str``."""

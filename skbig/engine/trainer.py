@@ -63,6 +63,7 @@ class TrainingConfig:
     unfreeze_at: int | None = None
     backbone: Sequence[str] = ()
     backbone_lr_mult: float = 1.0
+    head_init: str = "random"
     class_weight: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -119,10 +120,11 @@ class Trainer:
         self._apply_freeze(module, frozen=cfg.unfreeze_at != 0)
         optimizer = self.optimizer = self._make_optimizer(module)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
-        if cfg.checkpoint_dir is not None:
-            state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint)
-            if state is not None:
-                self._restore(state, module, optimizer, scheduler, generator)
+        state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint) if cfg.checkpoint_dir else None
+        if state is not None:
+            self._restore(state, module, optimizer, scheduler, generator)
+        elif cfg.head_init == "linear_probe":
+            self._init_head_by_linear_probe(module, train_data)
         for cb in self.callbacks:
             cb.on_fit_begin(self)
         if self.epoch == 0 and self.best["epoch"] is None:
@@ -156,6 +158,33 @@ class Trainer:
         self._restore_best(module)
         self._apply_freeze(module, frozen=False)
         return self.history
+
+    def _init_head_by_linear_probe(self, module: nn.Module, train_data: TrainData) -> None:
+        """Fit the fresh head as a logistic regression on the pretrained features (LP-FT)."""
+        from skbig.engine._probe import init_head_by_linear_probe
+
+        cfg = self.config
+        head = self.backend.classifier_head(module)
+        if head is None:
+            raise InvalidParameterError(
+                f"head_init='linear_probe' is not supported by backend {self.backend.name!r} "
+                "(it names no classifier_head()); use head_init='random'"
+            )
+
+        def head_inputs(module: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+            with autocast(cfg.device, cfg.precision):
+                return self.backend.head_inputs(module, batch)  # type: ignore[no-any-return]
+
+        init_head_by_linear_probe(
+            module,
+            head,
+            head_inputs,
+            train_data,
+            batch_size=cfg.batch_size,
+            device=cfg.device,
+            class_weight=cfg.class_weight,
+            num_workers=cfg.num_workers,
+        )
 
     # -- one epoch -----------------------------------------------------------------
     def _run_epoch(self, module, train_data, valid_data, optimizer, scheduler, generator):  # type: ignore[no-untyped-def]

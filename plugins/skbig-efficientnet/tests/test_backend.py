@@ -339,3 +339,39 @@ def test_fine_tuned_on_the_bundled_sample_separates_ants_from_bees() -> None:
         random_state=0,
     ).fit(X_train, y_train)
     assert clf.score(X_val, y_val) >= 0.75
+
+
+# -- linear-probe head initialisation (this backend's default) ---------------------------------------
+class _StateAtStart(Callback):
+    def on_fit_begin(self, trainer: Any) -> None:
+        self.state = {k: v.detach().clone() for k, v in trainer.module.state_dict().items()}
+
+
+def test_head_starts_as_logistic_regression_on_the_imagenet_features(
+    images: tuple[np.ndarray, np.ndarray],
+) -> None:
+    from sklearn.linear_model import LogisticRegression
+
+    X, y = images
+    spy = _StateAtStart()
+    clf = ImageClassifier(backend="efficientnet_lite0", max_epochs=1, callbacks=[spy], **FAST).fit(X, y)
+    net = clf.module_
+    net.load_state_dict(spy.state)
+    backend = clf._backend
+    batch = backend.make_data(X).batch(torch.arange(len(X)))
+    with torch.inference_mode():
+        features = backend.head_inputs(net.eval(), batch).double().numpy()  # what _fc reads
+        proba = torch.softmax(backend.forward(net, batch).double(), dim=1).numpy()
+    targets = clf.classes_.searchsorted(y)
+    reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(features, targets)
+    np.testing.assert_allclose(proba, reference.predict_proba(features), atol=1e-3)
+
+
+def test_without_pretrained_weights_the_head_starts_at_random(images: tuple[np.ndarray, np.ndarray]) -> None:
+    X, y = images
+    spy = _StateAtStart()
+    settings = {**FAST, "pretrained": False, "max_epochs": 1, "callbacks": [spy]}
+    clf = ImageClassifier(backend="efficientnet_lite0", **settings)
+    clf.fit(X, y)
+    assert torch.count_nonzero(spy.state["_fc.bias"]) == 0  # the fresh head's zero bias: no probe ran
+

@@ -319,3 +319,35 @@ def test_listing_backends_does_not_import_transformers():
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "False"
+
+
+# -- head_init="linear_probe" ------------------------------------------------------------------------
+def test_head_inputs_are_the_pooled_vectors_in_batch_order_despite_length_groups(tiny_bert):
+    backend = HFEncoderBackend({"model": tiny_bert})
+    backend.fit_preprocessing([])
+    module = backend.build_module(TaskSpec("text-classification", 2)).eval()
+    texts = [" ".join(["good", "bad", "film"][: 1 + i % 3] * (1 + i % 5)) for i in range(21)]
+    batch = backend.make_data(texts).batch(torch.arange(len(texts)))
+    with torch.inference_mode():
+        from_features = module.head(backend.head_inputs(module, batch))
+        scores = backend.forward(module, batch)
+    assert backend.classifier_head(module) is module.head
+    torch.testing.assert_close(from_features, scores, rtol=1e-5, atol=1e-5)
+
+
+def test_linear_probe_starts_from_scikit_learns_logistic_regression(tiny_bert, sentiment):
+    from sklearn.linear_model import LogisticRegression
+
+    texts, labels = sentiment
+    spy = Snapshots()
+    clf = tiny(tiny_bert, head_init="linear_probe", batch_size=16, max_epochs=1, callbacks=[spy])
+    clf.fit(texts, labels)
+    backend, module = clf._backend, clf.module_
+    module.load_state_dict(spy.weights[0])  # as training started: probed head, untouched encoder
+    targets = clf.classes_.searchsorted(labels)
+    batch = backend.make_data(texts).batch(torch.arange(len(texts)))
+    with torch.inference_mode():
+        features = backend.head_inputs(module.eval(), batch).double().numpy()
+        proba = torch.softmax(backend.forward(module, batch).double(), dim=1).numpy()
+    reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(features, targets)
+    np.testing.assert_allclose(proba, reference.predict_proba(features), atol=1e-3)

@@ -109,6 +109,7 @@ class EfficientNetLite0Backend(ImageBackend):
         "max_epochs": 6,
         "weight_decay": 0.01,
         "patience": 2,
+        "head_init": "linear_probe",
     }
     uses_pretrained_weights = True
     #: Above the scratch backends (0): ``"auto"`` picks it whenever the weights resolve.
@@ -204,6 +205,10 @@ class EfficientNetLite0Backend(ImageBackend):
             weight=class_weight,
             label_smoothing=float(self.params["label_smoothing"]),
         )
+
+    def classifier_head(self, module: nn.Module) -> nn.Linear:
+        """The fresh linear head ``_fc`` (for ``head_init="linear_probe"``, this backend's default)."""
+        return module._fc  # type: ignore[return-value]
 
     def backbone_parameter_names(self, module: nn.Module) -> list[str]:
         """Every parameter but the head ``_fc``."""

@@ -74,25 +74,33 @@ class EncoderClassifier(nn.Module):
         token, and short texts padded to a long one's length waste most of
         it).  GPUs prefer one large batch, so they get the batch whole.
         """
+        return self._grouped(self._scores, input_ids, attention_mask)
+
+    def features(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """The pooled vectors ``(batch, hidden)`` the head reads, in batch order (for a linear probe)."""
+        return self._grouped(self._pooled, input_ids, attention_mask)
+
+    def _grouped(self, fn: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         n = input_ids.shape[0]
         if input_ids.device.type != "cpu" or self.group_size < 1 or n <= self.group_size:
-            return self._scores(input_ids, attention_mask)
+            return fn(input_ids, attention_mask)  # type: ignore[no-any-return]
         lengths = attention_mask.sum(dim=1)
         order = torch.argsort(lengths, stable=True)
-        scores = []
+        outputs = []
         for group in torch.split(order, self.group_size):
             longest = max(int(lengths[group].max()), 1)
-            scores.append(self._scores(input_ids[group, :longest], attention_mask[group, :longest]))
-        return torch.cat(scores)[torch.argsort(order)]  # back to batch order
+            outputs.append(fn(input_ids[group, :longest], attention_mask[group, :longest]))
+        return torch.cat(outputs)[torch.argsort(order)]  # back to batch order
 
-    def _scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    def _pooled(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         hidden = self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         if self.pooling == "cls":
-            pooled = hidden[:, 0]
-        else:
-            mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
-            pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)
-        return self.head(self.dropout(pooled))  # type: ignore[no-any-return]
+            return hidden[:, 0]  # type: ignore[no-any-return]
+        mask = attention_mask.unsqueeze(-1).to(hidden.dtype)
+        return (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1.0)  # type: ignore[no-any-return]
+
+    def _scores(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        return self.head(self.dropout(self._pooled(input_ids, attention_mask)))  # type: ignore[no-any-return]
 
 
 @contextlib.contextmanager

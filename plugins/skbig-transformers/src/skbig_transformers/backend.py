@@ -318,14 +318,19 @@ class HFEncoderBackend(TextClassificationBackend):
 
     def forward(self, module: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
         """Run the module on ``input_ids`` with the attention mask built from ``lengths``."""
-        input_ids = batch["input_ids"]
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        attention_mask = (positions[None, :] < batch["lengths"][:, None]).long()
-        return module(input_ids, attention_mask)  # type: ignore[no-any-return]
+        return module(batch["input_ids"], _attention_mask(batch))  # type: ignore[no-any-return]
 
     def backbone_parameter_names(self, module: nn.Module) -> list[str]:
         """Glob patterns for the encoder: everything but the head."""
         return ["encoder.*"]
+
+    def classifier_head(self, module: nn.Module) -> nn.Linear:
+        """The fresh linear head (for ``head_init="linear_probe"``)."""
+        return module.head  # type: ignore[return-value]
+
+    def head_inputs(self, module: nn.Module, batch: Mapping[str, Any]) -> torch.Tensor:
+        """The pooled vectors the head reads, in batch order (the forward pass regroups by length)."""
+        return module.features(batch["input_ids"], _attention_mask(batch))  # type: ignore[operator,no-any-return]
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:
@@ -406,3 +411,10 @@ class MiniLMBackend(HFEncoderBackend):
             allow_download=bool(self.params["allow_download"]),
             hint=self._offline_hint,
         )
+
+
+def _attention_mask(batch: Mapping[str, Any]) -> torch.Tensor:
+    """1 for the first ``lengths[i]`` tokens of row ``i``, 0 for its padding."""
+    input_ids = batch["input_ids"]
+    positions = torch.arange(input_ids.shape[1], device=input_ids.device)
+    return (positions[None, :] < batch["lengths"][:, None]).long()
