@@ -374,4 +374,3 @@ def test_without_pretrained_weights_the_head_starts_at_random(images: tuple[np.n
     clf = ImageClassifier(backend="efficientnet_lite0", **settings)
     clf.fit(X, y)
     assert torch.count_nonzero(spy.state["_fc.bias"]) == 0  # the fresh head's zero bias: no probe ran
-
