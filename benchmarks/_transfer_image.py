@@ -2,7 +2,8 @@
 
 Data: ``<data_dir>/hymenoptera`` (ants vs bees, 244 ``train/`` and 153
 ``val/`` photos).  Every model trains on ``train/`` and is scored on ``val/``;
-nothing is tuned on ``val/`` beyond choosing :data:`EFFICIENTNET_SETTINGS`.
+nothing is tuned on ``val/``: :data:`EFFICIENTNET_SETTINGS` were chosen by
+cross-validation on ``train/``.
 
 Models:
 
@@ -39,18 +40,21 @@ __all__ = [
     "run",
 ]
 
-#: The fine-tuning recipe: the stem and the first four stages (blocks 0-7,
-#: the high-resolution ones, costly to back-propagate through on a CPU) stay
-#: frozen with their batch norm statistics, the last three stages learn at
-#: ``lr * backbone_lr_mult``, the fresh head at ``lr``; no validation split,
-#: a fixed cosine schedule.  Measured (seed 0, on a heavily shared 2-core
-#: CPU): val accuracy 0.9477, the same as the frozen peer, so the target is
-#: not yet met; ``lr=3e-3, backbone_lr_mult=0.2, max_epochs=6`` did worse (0.9281).
+#: The fine-tuning recipe, chosen by 4-fold cross-validation on ``train/``
+#: alone (``val/`` untouched): every layer fine-tunes, the backbone at
+#: ``lr * backbone_lr_mult``; the backend's defaults add the rest: the head
+#: starts as a logistic regression on the ImageNet features
+#: (``head_init="linear_probe"``) and batch norm keeps ImageNet's running
+#: statistics (``batch_norm="auto"``).  Cross-validated accuracy (183-photo
+#: folds): this recipe 0.955 against the frozen-feature peer's 0.943; the
+#: previous recipe (stem and blocks 0-7 frozen, batch 32, random head, batch
+#: statistics) 0.914; with frozen batch norm and batch 8, 0.930; plus the
+#: probe head, 0.939-0.947.
 EFFICIENTNET_SETTINGS: dict[str, Any] = {
-    "freeze": ["_conv_stem.*", "_bn0.*", "_blocks.[0-7].*"],
     "lr": 1e-3,
     "backbone_lr_mult": 0.1,
     "max_epochs": 4,
+    "batch_size": 8,
     "lr_schedule": "cosine",
     "validation_fraction": 0.0,
 }
