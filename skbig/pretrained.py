@@ -43,6 +43,7 @@ __all__ = [
     "locate_named_model",
     "relocate_model",
     "resolve_weights",
+    "weights_resolve_offline",
 ]
 
 WEIGHTS_GROUP = "skbig.weights"
@@ -130,6 +131,24 @@ def resolve_weights(
     if hub_id:
         hints.append(f"or download {hub_id!r} into the Hugging Face cache while online")
     raise WeightsNotFoundError(f"pretrained weights {name!r} not found offline; " + "; ".join(hints))
+
+
+def weights_resolve_offline(name: str, *, hub_id: str | None = None) -> bool:
+    """Whether :func:`resolve_weights` finds ``name`` without any download.
+
+    What a backend's ``weights_available()`` asks so that ``backend="auto"``
+    picks a pretrained backend only when its weights are really here.
+
+    Examples
+    --------
+    >>> weights_resolve_offline("no-such-weights")
+    False
+    """
+    try:
+        resolve_weights(name, pretrained=True, hub_id=hub_id, allow_download=False)
+    except WeightsNotFoundError:
+        return False
+    return True
 
 
 class ModelLocation(NamedTuple):

@@ -182,12 +182,17 @@ def test_padding_does_not_change_a_text_s_scores(tiny_bert, pooling):
     torch.testing.assert_close(alone, padded, rtol=1e-5, atol=1e-5)
 
 
-def test_length_groups_give_the_scores_of_the_whole_batch(tiny_bert):
+def _mixed_length_batch(tiny_bert):
+    """A fresh backend and module in eval mode, and one batch of 21 texts of 1 to 15 words."""
     backend = HFEncoderBackend({"model": tiny_bert})
     backend.fit_preprocessing([])
     module = backend.build_module(TaskSpec("text-classification", 2)).eval()
     texts = [" ".join(["good", "bad", "film"][: 1 + i % 3] * (1 + i % 5)) for i in range(21)]
-    batch = backend.make_data(texts).batch(torch.arange(len(texts)))
+    return backend, module, backend.make_data(texts).batch(torch.arange(len(texts)))
+
+
+def test_length_groups_give_the_scores_of_the_whole_batch(tiny_bert):
+    backend, module, batch = _mixed_length_batch(tiny_bert)
     with torch.inference_mode():
         grouped = backend.forward(module, batch)
         module.group_size = 0
@@ -323,11 +328,7 @@ def test_listing_backends_does_not_import_transformers():
 
 # -- head_init="linear_probe" ------------------------------------------------------------------------
 def test_head_inputs_are_the_pooled_vectors_in_batch_order_despite_length_groups(tiny_bert):
-    backend = HFEncoderBackend({"model": tiny_bert})
-    backend.fit_preprocessing([])
-    module = backend.build_module(TaskSpec("text-classification", 2)).eval()
-    texts = [" ".join(["good", "bad", "film"][: 1 + i % 3] * (1 + i % 5)) for i in range(21)]
-    batch = backend.make_data(texts).batch(torch.arange(len(texts)))
+    backend, module, batch = _mixed_length_batch(tiny_bert)
     with torch.inference_mode():
         from_features = module.head(backend.head_inputs(module, batch))
         scores = backend.forward(module, batch)

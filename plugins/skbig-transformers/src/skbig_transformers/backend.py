@@ -29,12 +29,11 @@ from skbig.engine.data import TensorData
 from skbig.exceptions import InvalidParameterError
 from skbig.pretrained import (
     ModelLocation,
-    WeightsNotFoundError,
     locate_model,
     locate_model_directory,
     locate_named_model,
     relocate_model,
-    resolve_weights,
+    weights_resolve_offline,
 )
 from skbig_transformers._modeling import POOLINGS
 
@@ -392,11 +391,7 @@ class MiniLMBackend(HFEncoderBackend):
     @classmethod
     def weights_available(cls) -> bool:
         """Whether all-MiniLM-L6-v2 resolves offline (package, cache); never downloads."""
-        try:
-            resolve_weights(cls.weights_name, pretrained=True, hub_id=cls.hub, allow_download=False)
-        except WeightsNotFoundError:
-            return False
-        return True
+        return weights_resolve_offline(cls.weights_name, hub_id=cls.hub)
 
     def resolve_model(self) -> tuple[str, str | None, Path]:
         """all-MiniLM-L6-v2 through :func:`skbig.pretrained.resolve_weights`, or ``pretrained``'s path."""

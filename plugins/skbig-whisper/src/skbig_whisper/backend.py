@@ -48,12 +48,11 @@ from skbig.engine.data import DatasetData
 from skbig.exceptions import InvalidInputError, InvalidParameterError
 from skbig.pretrained import (
     ModelLocation,
-    WeightsNotFoundError,
     locate_model,
     locate_model_directory,
     locate_named_model,
     relocate_model,
-    resolve_weights,
+    weights_resolve_offline,
 )
 from skbig_whisper.features import SAMPLE_RATE, whisper_log_mel
 from skbig_whisper.weights import TINY_EN_HUB_ID, TINY_EN_WEIGHTS
@@ -496,11 +495,7 @@ class WhisperTinyEnBackend(WhisperBackend):
             return True
         except CT2ModelNotFoundError:
             pass
-        try:
-            resolve_weights(cls.weights_name, pretrained=True, hub_id=cls.hub, allow_download=False)
-        except WeightsNotFoundError:
-            return False
-        return True
+        return weights_resolve_offline(cls.weights_name, hub_id=cls.hub)
 
     def resolve_model(self) -> tuple[str, str | None, Path]:
         """tiny.en through :func:`skbig.pretrained.resolve_weights`, or ``pretrained``'s directory."""
