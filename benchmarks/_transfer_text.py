@@ -2,9 +2,11 @@
 
 Data: ``<data_dir>/sst2``.  A stratified 4,000-row subset of ``train.csv``
 (``random_state=0``) trains every model; ``dev.csv`` (872 sentences) scores
-them.  Nothing is tuned on ``dev.csv``: the MiniLM defaults were chosen on
-1,000 other rows of ``train.csv`` (see the plugin README), and early stopping
-uses the estimator's own validation split of the training rows.
+them.  Nothing is tuned on ``dev.csv``: :data:`MINILM_SETTINGS` were chosen on
+:func:`held_out_sentences`, 1,000 full sentences of ``train.csv`` outside the
+subset that share no phrase of three or more words with it (``train.csv``
+also holds every sentence's sub-phrases, and the subset is mostly short
+phrases, so held-out phrases overstate accuracy on whole sentences).
 
 Timings depend on what else the machine runs: on a busy 2-core CPU, PyTorch
 with 2 threads was 4-6 times slower than with 1 (``OMP_NUM_THREADS=1``), so
@@ -12,10 +14,10 @@ the figures record the thread count and the load average.
 
 Models:
 
-- ``TextClassifier(backend="minilm", lr_schedule="cosine", warmup=0.1)``:
-  all-MiniLM-L6-v2 fine-tuned end to end with the backend's training defaults
-  and the schedule its README recommends (target: accuracy >= 0.86, fit
-  <= 15 min on a 2-core CPU);
+- ``TextClassifier(backend="minilm", **MINILM_SETTINGS)``: all-MiniLM-L6-v2
+  fine-tuned with the backend's training defaults, a cosine schedule with
+  warm-up, the word embeddings frozen and every row used for training
+  (target: accuracy >= 0.86, fit <= 15 min on a 2-core CPU);
 - TF-IDF + LogisticRegression;
 - frozen all-MiniLM-L6-v2 sentence embeddings (attention-masked mean,
   L2-normalised, as sentence-transformers computes them) + LogisticRegression;
@@ -31,13 +33,29 @@ import os
 from pathlib import Path
 from typing import Any
 
-__all__ = ["run", "load_sst2", "MINILM_SETTINGS", "TARGET_ACCURACY", "TARGET_FIT_SECONDS"]
+__all__ = [
+    "MINILM_SETTINGS",
+    "TARGET_ACCURACY",
+    "TARGET_FIT_SECONDS",
+    "held_out_sentences",
+    "load_sst2",
+    "run",
+]
 
 TRAIN_ROWS = 4000
 QUICK_ROWS = 1000
-#: The plugin's recommended schedule on top of the backend's training defaults
-#: (lr 1e-4, batch 32, 4 epochs, weight decay 0.01); chosen on held-out training rows.
-MINILM_SETTINGS = {"lr_schedule": "cosine", "warmup": 0.1}
+#: On top of the backend's training defaults (lr 1e-4, batch 32, 4 epochs,
+#: weight decay 0.01), chosen on :func:`held_out_sentences` (accuracy there):
+#: cosine + 10% warm-up with a 10% validation split 0.839 (the old settings);
+#: all rows, no validation split 0.839; + frozen word embeddings 0.854 (kept);
+#: + also layers 0-1 frozen 0.846; + probe head 0.848; + 6 epochs 0.849;
+#: + layer-wise lr decay 0.8 0.847; + lr 2e-4 0.838; + CLS pooling 0.853.
+MINILM_SETTINGS: dict[str, Any] = {
+    "lr_schedule": "cosine",
+    "warmup": 0.1,
+    "freeze": ["encoder.embeddings.*"],
+    "validation_fraction": 0.0,
+}
 TARGET_ACCURACY = 0.86
 TARGET_FIT_SECONDS = 15 * 60
 
@@ -56,6 +74,28 @@ def load_sst2(data_dir: Path) -> tuple[list[str], list[int], list[str], list[int
         train.text.tolist(), train.label.tolist(), train_size=TRAIN_ROWS, stratify=train.label, random_state=0
     )
     return list(X_train), [int(v) for v in y_train], dev.text.tolist(), [int(v) for v in dev.label]
+
+
+def held_out_sentences(data_dir: Path, n: int = 1000) -> tuple[list[str], list[int]]:
+    """Sentences of ``train.csv`` to tune on instead of ``dev.csv``: ``texts, labels``.
+
+    Rows of 12 or more words outside the training subset that contain no
+    subset row of three or more words and are not part of a longer subset
+    row: whole sentences, as in ``dev.csv``, whose phrases the model has not
+    been trained on.  ``n`` of them, sampled with ``random_state=1``.
+    """
+    import pandas as pd
+
+    X_train, _, _, _ = load_sst2(data_dir)
+    train = pd.read_csv(Path(data_dir) / "sst2" / "train.csv")
+    pieces = [t.strip() for t in X_train if len(t.split()) >= 3]
+    longer = [t for t in X_train if len(t.split()) >= 12]
+    rest = train[~train.text.isin(set(X_train)) & (train.text.str.split().str.len() >= 12)]
+    keep = [
+        not any(p in text for p in pieces) and not any(text in big for big in longer) for text in rest.text
+    ]
+    chosen = rest[keep].sample(n, random_state=1)
+    return chosen.text.tolist(), [int(v) for v in chosen.label]
 
 
 def _minilm_embeddings(texts: list[str], batch_size: int = 128) -> Any:
@@ -156,7 +196,7 @@ def run(data_dir: Path, *, quick: bool = False) -> dict[str, Any]:
 
     print(f"\n{'model':46s} {'dev accuracy':>12s} {'fit s':>8s} {'predict s':>10s}")
     names = {
-        "minilm": 'TextClassifier(backend="minilm") + cosine',
+        "minilm": 'TextClassifier(backend="minilm"), settings',
         "minilm_frozen_logreg": "frozen MiniLM embeddings + LogisticRegression",
         "tfidf_logreg": "TF-IDF + LogisticRegression",
         "fasttext": 'TextClassifier(backend="fasttext")',
