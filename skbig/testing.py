@@ -159,6 +159,26 @@ if pytest is not None:
             again = cls(backend=backend_cls.name, **estimator_params, **extra).fit(X, y)
             _assert_same_predictions(fitted, again, X)
 
+        def test_head_inputs_reproduce_the_scores(self, backend_cls, fitted, sample_data) -> None:  # type: ignore[no-untyped-def]
+            """A backend naming its head (``head_init="linear_probe"``) must report what the head reads."""
+            if not backend_cls.task.endswith("classification"):
+                pytest.skip("only classifiers have a head to probe")
+            backend, module = fitted._backend, fitted.module_.eval()
+            head = backend.classifier_head(module)
+            if head is None:
+                pytest.skip(f"{backend_cls.name} names no classifier_head(): no head_init='linear_probe'")
+            import torch
+
+            from skbig.engine.data import iterate_batches
+
+            X, _y, _ = sample_data
+            batch = next(iter(iterate_batches(backend.make_data(X), len(X), shuffle=False)))
+            with torch.inference_mode():
+                features = backend.head_inputs(module, batch)
+                assert features.shape == (len(X), head.in_features)
+                scores = backend.predict_logits(module, batch).float()
+                torch.testing.assert_close(head(features).float(), scores, rtol=1e-4, atol=1e-4)
+
         def test_build_module_sizes_head_to_task(self, backend_cls, fitted) -> None:  # type: ignore[no-untyped-def]
             spec = TaskSpec(fitted.spec_.task, fitted.spec_.n_outputs + 1, fitted.spec_.extra)
             fitted._backend.pretrained = False

@@ -218,7 +218,9 @@ class EfficientNetLite0Backend(ImageBackend):
     def search_space(cls) -> dict[str, Any]:
         """Learning rate, weight decay, head dropout, label smoothing and the transfer-learning knobs.
 
-        ``freeze=None`` fine-tunes everything from the start; ``"backbone"``
+        ``head_init`` and ``batch_norm`` choose between the probe head and a
+        random one, pretrained and batch statistics.  ``freeze=None``
+        fine-tunes everything from the start; ``"backbone"``
         with ``unfreeze_at=1`` trains the head alone for one epoch first
         (gentler on the pretrained features), and ``unfreeze_at=None`` keeps
         it a linear probe; ``backbone_lr_mult`` below 1 moves the backbone
@@ -234,4 +236,6 @@ class EfficientNetLite0Backend(ImageBackend):
             "freeze": Categorical([None, "backbone"]),
             "unfreeze_at": Categorical([None, 1]),
             "backbone_lr_mult": Float(0.03, 1.0, log=True),
+            "head_init": Categorical(["linear_probe", "random"]),
+            "backend_params__batch_norm": Categorical(["frozen", "train"]),
         }

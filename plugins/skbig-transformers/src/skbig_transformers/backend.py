@@ -346,6 +346,7 @@ class HFEncoderBackend(TextClassificationBackend):
             "freeze": ("categorical", [None, "backbone"]),
             "unfreeze_at": ("categorical", [None, 1]),
             "backbone_lr_mult": ("log_float", 0.1, 1.0),
+            "head_init": ("categorical", ["random", "linear_probe"]),
         }
 
 
