@@ -349,7 +349,8 @@ class WhisperBackend(SpeechRecognitionBackend):
         if self.pretrained is False:
             model = WhisperForConditionalGeneration(WhisperConfig.from_dict(config))
         else:
-            model = WhisperForConditionalGeneration.from_pretrained(self._resolved())
+            with _quiet_transformers():  # no "Loading weights" bar on every fit
+                model = WhisperForConditionalGeneration.from_pretrained(self._resolved())
         assert self.generation_config is not None
         model.generation_config = GenerationConfig.from_dict(self.generation_config)
         return model.eval()
@@ -446,16 +447,25 @@ class WhisperBackend(SpeechRecognitionBackend):
 
 @contextlib.contextmanager
 def _quiet_transformers() -> Iterator[None]:
-    """Silence transformers' per-call generation notices (Whisper's own ``generate``
-    passes its suppress-token lists next to the config, which it then logs about)."""
+    """Silence transformers' per-call notices and progress bars for one call.
+
+    Whisper's own ``generate`` passes its suppress-token lists next to the
+    config, which it then logs about; ``from_pretrained`` draws a "Loading
+    weights" bar.  The user's settings are restored afterwards.
+    """
     from transformers.utils import logging as hf_logging
 
     level = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
+    if bars:
+        hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
+        if bars:
+            hf_logging.enable_progress_bar()
 
 
 class WhisperTinyEnBackend(WhisperBackend):
