@@ -78,11 +78,14 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         config.head_init = self._resolve_head_init(backend)
         return config
 
-    def _resolve_head_init(self, backend: Backend) -> str:
+    def _check_params(self) -> None:
+        super()._check_params()
         if self.head_init is not None and self.head_init not in HEAD_INITS:
             raise InvalidParameterError(
                 f"head_init must be one of {list(HEAD_INITS)} or None, got head_init={self.head_init!r}"
             )
+
+    def _resolve_head_init(self, backend: Backend) -> str:
         if self.warm_start and hasattr(self, "module_"):
             return "random"  # continuing: the head is already trained
         if self.head_init is not None:
