@@ -11,8 +11,9 @@ Models:
   ImageNet EfficientNet-Lite0 at 224x224, fine-tuned (targets: accuracy >=
   :data:`TARGET_ACCURACY` and at least the frozen-feature peer's, fit <=
   :data:`TARGET_FIT_SECONDS` on a 2-core CPU);
-- frozen EfficientNet-Lite0 features (global pooled, 1280 values, the same
-  224x224 resize and ``(x - 0.5) / 0.5`` normalisation, no augmentation) +
+- frozen EfficientNet-Lite0 features (global pooled, 1280 values, the
+  backend's own preprocessing: the 224x224 centre crop covering 87.5% of the
+  shorter side and ``(x - 0.5) / 0.5`` normalisation, no augmentation) +
   scikit-learn's ``LogisticRegression``: the linear-probe peer;
 - ``ImageClassifier(backend="resnet")``, ResNet-18 from scratch with the
   settings of ``benchmarks/image_hymenoptera.py`` (backend defaults; 17 min on

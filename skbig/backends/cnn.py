@@ -87,12 +87,15 @@ class CNNBackend(ImageBackend):
     """Built-in small CNN; see the module docstring.
 
     Hyper-parameters: ``width`` (channels of the first stage), ``depth``
-    (stages), ``dropout`` and ``image_size`` (None, an int or ``[height,
-    width]``).  Inputs are normalised with mean 0.5 and std 0.25 per channel.
+    (stages), ``dropout``, ``image_size`` (None, an int or ``[height,
+    width]``) and ``center_crop`` (None stretches images to the input size;
+    a fraction keeps their aspect ratio and crops the centre, see
+    :class:`~skbig.backends.image_common.ImageBackend`).  Inputs are
+    normalised with mean 0.5 and std 0.25 per channel.
     """
 
     name = "cnn"
-    defaults = {"width": 32, "depth": 3, "dropout": 0.3, "image_size": None}
+    defaults = {"width": 32, "depth": 3, "dropout": 0.3, "image_size": None, "center_crop": None}
     training_defaults = {"lr": 1e-3, "batch_size": 64, "max_epochs": 40, "weight_decay": 1e-4}
     file_image_size = 64
 

@@ -16,7 +16,10 @@ batches, in one of two ways:
   ``DataLoader`` workers so memory stays bounded by the batch.
 
 A subclass declares its normalisation (``mean``/``std``), the size used for
-file inputs when ``image_size`` is ``None`` and how to build its network.
+file inputs when ``image_size`` is ``None`` and how to build its network.  A
+subclass that lists ``center_crop`` among its hyper-parameters gets
+ImageNet-style inputs (aspect ratio kept, centre cut out) wherever an image is
+not augmented; without it, images are stretched to the input size.
 """
 
 from __future__ import annotations
@@ -31,7 +34,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from skbig.backends.base import ImageClassificationBackend
-from skbig.data._image_transforms import as_size, normalize, resize_batch
+from skbig.data._image_transforms import (
+    as_size,
+    center_crop_batch,
+    check_center_crop,
+    normalize,
+    resize_batch,
+)
 from skbig.data.image import ImageDataset
 from skbig.engine.data import DatasetData, TensorData, TrainData
 from skbig.exceptions import InvalidParameterError
@@ -106,6 +115,12 @@ class ImageBackend(ImageClassificationBackend):
     ----------
     input_size : tuple of int or None
         ``(height, width)`` fed to the network, set by :meth:`fit_preprocessing`.
+    center_crop : float or None
+        The ``center_crop`` hyper-parameter as the network was trained with
+        it (saved with the model; None for models saved before it existed):
+        un-augmented images keep their aspect ratio and the centred region
+        covering this fraction of the shorter side is resized to
+        :attr:`input_size`; None stretches the whole image.
     augment : str or None
         Set by the estimator before :meth:`make_data`: ``"crop+flip"``
         (random resized crop and horizontal flip of training batches),
@@ -124,7 +139,9 @@ class ImageBackend(ImageClassificationBackend):
         size = self.params["image_size"]
         if size is not None:
             as_size(size)  # fail at construction, naming the rule
+        check_center_crop(self.params.get("center_crop"))
         self.input_size: tuple[int, int] | None = None
+        self.center_crop: float | None = self.params.get("center_crop")
 
     def check_int_params(self, *names: str) -> None:
         """Raise unless each hyper-parameter in ``names`` is an int >= 1."""
@@ -159,10 +176,11 @@ class ImageBackend(ImageClassificationBackend):
             self.input_size = as_size(self.file_image_size)
 
     def get_state(self) -> dict[str, Any]:
-        return {"input_size": list(self._size())}
+        return {"input_size": list(self._size()), "center_crop": self.center_crop}
 
     def set_state(self, state: Mapping[str, Any]) -> None:
         self.input_size = as_size(tuple(state["input_size"]))
+        self.center_crop = state.get("center_crop")
 
     def _size(self) -> tuple[int, int]:
         if self.input_size is None:
@@ -204,6 +222,7 @@ class ImageBackend(ImageClassificationBackend):
             mean=self.mean,
             std=self.std,
             augment=augment,
+            center_crop=self.center_crop,
             targets=None if targets is None else [int(t) for t in targets],
             seed=int(torch.randint(0, 2**31 - 1, ())) if augment else 0,
         )
@@ -213,14 +232,19 @@ class ImageBackend(ImageClassificationBackend):
         """Turn a batch of ``(B, H, W, C)`` pixels in [0, 1] into normalised network input.
 
         Grayscale is repeated to RGB and alpha dropped, the batch is resized
-        to :attr:`input_size` (antialiased), optionally augmented with
+        to :attr:`input_size` (antialiased; the centre crop of
+        :attr:`center_crop` when not augmenting), optionally augmented with
         :func:`augment_batch` and normalised with :attr:`mean`/:attr:`std`.
         """
         x = pixels.permute(0, 3, 1, 2)
         x = x.expand(-1, 3, -1, -1) if x.shape[1] == 1 else x[:, :3]
-        x = resize_batch(x.float().contiguous(), self._size())
+        x = x.float().contiguous()
         if augment:
-            x = augment_batch(x)
+            x = augment_batch(resize_batch(x, self._size()))
+        elif self.center_crop is not None:
+            x = center_crop_batch(x, self._size(), self.center_crop)
+        else:
+            x = resize_batch(x, self._size())
         return normalize(x, self.mean, self.std)
 
     def forward(self, module: nn.Module, batch: Mapping[str, Any]) -> Any:

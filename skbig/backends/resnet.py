@@ -127,12 +127,22 @@ class ResNetBackend(ImageBackend):
 
     Hyper-parameters: ``width`` (64), ``layers`` (``[2, 2, 2, 2]``),
     ``dropout`` (0), ``image_size`` (128; None keeps one-size arrays at their
-    native size and uses 128 otherwise) and ``stem`` (``"auto"``,
-    ``"imagenet"`` or ``"small"``).
+    native size and uses 128 otherwise), ``stem`` (``"auto"``,
+    ``"imagenet"`` or ``"small"``) and ``center_crop`` (None: photos are
+    stretched to ``image_size``; a fraction such as 0.875 keeps their aspect
+    ratio and takes that share of the shorter side from the centre, see
+    :class:`~skbig.backends.image_common.ImageBackend`).
     """
 
     name = "resnet"
-    defaults = {"width": 64, "layers": [2, 2, 2, 2], "dropout": 0.0, "image_size": 128, "stem": "auto"}
+    defaults = {
+        "width": 64,
+        "layers": [2, 2, 2, 2],
+        "dropout": 0.0,
+        "image_size": 128,
+        "stem": "auto",
+        "center_crop": None,
+    }
     training_defaults = {"lr": 1e-3, "batch_size": 32, "max_epochs": 30, "weight_decay": 1e-4}
     mean = (0.485, 0.456, 0.406)
     std = (0.229, 0.224, 0.225)

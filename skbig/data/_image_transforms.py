@@ -22,6 +22,9 @@ from skbig.exceptions import InvalidInputError, InvalidParameterError
 
 __all__ = [
     "as_size",
+    "center_crop",
+    "center_crop_batch",
+    "check_center_crop",
     "to_tensor",
     "random_resized_crop",
     "horizontal_flip",
@@ -88,6 +91,71 @@ def to_tensor(img: Image.Image, size: Size) -> torch.Tensor:
         img = img.resize((width, height), Image.Resampling.BILINEAR)
     array = np.array(img, dtype=np.uint8, copy=True)
     return torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
+
+
+def check_center_crop(fraction: object) -> None:
+    """Raise unless ``fraction`` is None or a number in (0, 1] (the ``center_crop`` hyper-parameter)."""
+    ok = fraction is None or (
+        isinstance(fraction, (int, float, np.floating))
+        and not isinstance(fraction, bool)
+        and 0 < fraction <= 1
+    )
+    if not ok:
+        raise InvalidParameterError(
+            f"center_crop must be None (stretch the whole image) or a fraction in (0, 1] "
+            f"of the shorter side, got center_crop={fraction!r}; ImageNet models use 0.875"
+        )
+
+
+def _center_box(width: int, height: int, size: Size, fraction: float) -> tuple[float, float, float, float]:
+    """The centred ``(left, top, right, bottom)`` box of ``size``'s aspect ratio, scaled by ``fraction``."""
+    out_h, out_w = as_size(size)
+    scale = min(width / out_w, height / out_h) * fraction
+    crop_w, crop_h = out_w * scale, out_h * scale
+    left, top = (width - crop_w) / 2, (height - crop_h) / 2
+    return left, top, left + crop_w, top + crop_h
+
+
+def center_crop(img: Image.Image, size: Size, fraction: float) -> Image.Image:
+    """Resize keeping the aspect ratio and cut out the centre: ImageNet's evaluation transform.
+
+    The result is what "resize the shorter side to ``side / fraction``, then
+    crop the central ``size``" gives (224 from 256 for ``fraction=0.875``),
+    done as one resampling of the centred region.  Pretrained ImageNet
+    models were evaluated on such crops; stretching a 4:3 photo to a square
+    instead distorts every object by a third.
+
+    Parameters
+    ----------
+    img : PIL.Image.Image
+        Source image.
+    size : int or (int, int)
+        Output ``(height, width)``.
+    fraction : float
+        Share of the largest centred region of ``size``'s aspect ratio that
+        is kept, in (0, 1]; 1 keeps the whole shorter side.
+
+    Returns
+    -------
+    PIL.Image.Image
+        Image of exactly ``size``.
+    """
+    check_center_crop(fraction)
+    height, width = as_size(size)
+    box = _center_box(img.width, img.height, (height, width), float(fraction))
+    return img.resize((width, height), Image.Resampling.BILINEAR, box=box)
+
+
+def center_crop_batch(x: torch.Tensor, size: Size, fraction: float) -> torch.Tensor:
+    """:func:`center_crop` for a ``(N, C, H, W)`` batch of one-size images (whole pixels kept)."""
+    if x.ndim != 4:
+        raise InvalidInputError(f"center_crop_batch needs an (N, C, H, W) tensor, got shape {tuple(x.shape)}")
+    check_center_crop(fraction)
+    height, width = x.shape[-2:]
+    left, top, right, bottom = _center_box(width, height, size, float(fraction))
+    rows = slice(round(top), max(round(bottom), round(top) + 1))
+    cols = slice(round(left), max(round(right), round(left) + 1))
+    return resize_batch(x[:, :, rows, cols], size)
 
 
 def _uniform(generator: Generator, low: float, high: float) -> float:

@@ -27,6 +27,8 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from skbig.data._image_transforms import (
     Size,
     as_size,
+    center_crop,
+    check_center_crop,
     horizontal_flip,
     normalize,
     random_resized_crop,
@@ -545,6 +547,11 @@ class ImageDataset(torch.utils.data.Dataset):
         Per-channel normalization statistics (3 values each).
     augment : bool, default=False
         Random resized crop and horizontal flip; for training only.
+    center_crop : float, optional
+        Without augmentation, keep the aspect ratio and take the centred
+        region covering this fraction of the shorter side
+        (:func:`~skbig.data._image_transforms.center_crop`); None stretches
+        the whole image to ``image_size``.
     targets : sequence of int, optional
         Encoded class labels aligned with ``items``.
     seed : int, default=0
@@ -566,6 +573,7 @@ class ImageDataset(torch.utils.data.Dataset):
         mean: Sequence[float],
         std: Sequence[float],
         augment: bool = False,
+        center_crop: float | None = None,
         targets: Sequence[int] | None = None,
         seed: int = 0,
     ) -> None:
@@ -575,11 +583,13 @@ class ImageDataset(torch.utils.data.Dataset):
                 f"{len(items)} items; pass one label per image"
             )
         normalize(torch.zeros(3, 1, 1), mean, std)  # validate once, fail early
+        check_center_crop(center_crop)
         self.items = list(items)
         self.image_size = as_size(image_size)
         self.mean = tuple(float(v) for v in mean)
         self.std = tuple(float(v) for v in std)
         self.augment = augment
+        self.center_crop = center_crop
         self.targets = None if targets is None else [int(t) for t in targets]
         self.seed = seed
         self.epoch = 0
@@ -598,6 +608,8 @@ class ImageDataset(torch.utils.data.Dataset):
             img = random_resized_crop(img, self.image_size, generator=generator)
             if generator.random() < 0.5:
                 img = horizontal_flip(img)
+        elif self.center_crop is not None:
+            img = center_crop(img, self.image_size, self.center_crop)
         sample = {"x": normalize(to_tensor(img, self.image_size), self.mean, self.std)}
         if self.targets is not None:
             sample["y"] = torch.tensor(self.targets[index], dtype=torch.long)

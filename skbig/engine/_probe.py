@@ -10,7 +10,9 @@ everything from there, avoids it.
 
 :func:`init_head_by_linear_probe` does the first step for any backend that
 names its head (``backend.classifier_head(module)``), reading what the head
-receives in eval mode (no dropout, no augmentation).  By default
+receives in eval mode (no dropout, no augmentation inside the network).
+Augmentation that the data itself applies (lazily decoded image files) is
+kept: the probe reads the views that the first epoch trains on.  By default
 ``backend.head_inputs`` captures that with a forward pre-hook
 (:func:`capture_head_inputs`), so most backends need no "features" method.
 """
@@ -163,8 +165,8 @@ def init_head_by_linear_probe(
     Parameters
     ----------
     module : torch.nn.Module
-        The network; put in eval mode (no dropout, no augmentation) for the
-        pass over ``data``.
+        The network; put in eval mode (no dropout, no augmentation inside the
+        network) for the pass over ``data``.
     head : torch.nn.Linear
         The final layer of ``module``, producing the ``n_classes`` scores.
     head_inputs : callable

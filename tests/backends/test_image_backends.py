@@ -106,6 +106,38 @@ def test_explicit_image_size_wins_and_state_round_trips_as_json():
     assert _prepared(ResNetBackend(), [np.zeros((8, 8))]) == (128, 128)  # the documented default
 
 
+def test_center_crop_is_saved_with_the_model_and_older_models_keep_stretching():
+    backend = ResNetBackend({"center_crop": 0.875, "image_size": 32})
+    backend.fit_preprocessing([])
+    state = json.loads(json.dumps(backend.get_state()))
+    assert state["center_crop"] == 0.875
+    restored = ResNetBackend()  # defaults say None; the saved model says 0.875
+    restored.set_state(state)
+    assert restored.center_crop == 0.875
+    del state["center_crop"]  # a model saved before center_crop existed was stretched
+    restored.set_state(state)
+    assert restored.center_crop is None
+
+
+def test_arrays_and_files_get_the_same_center_crop(tmp_path):
+    from PIL import Image
+
+    rng = np.random.RandomState(0)
+    photo = (rng.rand(60, 90, 3) * 255).astype(np.uint8)
+    photo[:, :20] = 0  # the left third is cut away by a 0.875 centre crop of the 60-pixel side
+    path = tmp_path / "photo.png"
+    Image.fromarray(photo).save(path)
+    backend = ResNetBackend({"center_crop": 0.875, "image_size": 16})
+    backend.fit_preprocessing([str(path)])
+    from_file = backend.make_data([str(path)]).dataset[0]["x"]
+    from_array = backend.prepare_pixels(torch.from_numpy(photo[None] / 255.0).float())[0]
+    assert from_file.shape == from_array.shape == (3, 16, 16)
+    assert float((from_file - from_array).abs().mean()) < 0.05
+    stretched = ResNetBackend({"image_size": 16})
+    stretched.fit_preprocessing([str(path)])
+    assert float((stretched.make_data([str(path)]).dataset[0]["x"] - from_file).abs().mean()) > 0.1
+
+
 # -- data pipelines ------------------------------------------------------------------------------
 def test_arrays_take_the_in_memory_path_and_items_the_lazy_one():
     backend = CNNBackend()
@@ -230,8 +262,9 @@ def test_freeze_backbone_trains_only_the_head():
         (CNNBackend, {"widht": 8}, "did you mean 'width'"),
         (ResNetBackend, {"layers": []}, r"layers must be a non-empty list of ints >= 1.*\[2, 2, 2, 2\]"),
         (ResNetBackend, {"stem": "big"}, r"stem must be one of \['auto', 'imagenet', 'small'\]"),
+        (ResNetBackend, {"center_crop": 1.2}, r"center_crop must be None .* got center_crop=1.2"),
     ],
-    ids=["width", "depth", "dropout", "image-size", "typo", "layers", "stem"],
+    ids=["width", "depth", "dropout", "image-size", "typo", "layers", "stem", "center-crop"],
 )
 def test_bad_hyperparameters_state_the_rule(cls, params, message):
     with pytest.raises(InvalidParameterError, match=message):

@@ -23,6 +23,8 @@ from torch.utils.data import DataLoader
 
 import skbig.data.image as image_module
 from skbig.data._image_transforms import (
+    center_crop,
+    center_crop_batch,
     horizontal_flip,
     normalize,
     random_resized_crop,
@@ -445,6 +447,44 @@ def test_to_tensor_resizes_to_exact_size(photo_path: str) -> None:
     assert tensor.min() >= 0.0 and tensor.max() <= 1.0
 
 
+def _striped(width: int, height: int) -> Image.Image:
+    """A gray image with a black border 1/8 of the shorter side wide and a white centre square."""
+    array = np.full((height, width, 3), 128, np.uint8)
+    border = min(width, height) // 8
+    array[:border], array[-border:], array[:, :border], array[:, -border:] = 0, 0, 0, 0
+    cy, cx, r = height // 2, width // 2, min(width, height) // 8
+    array[cy - r : cy + r, cx - r : cx + r] = 255
+    return Image.fromarray(array)
+
+
+@pytest.mark.parametrize("width, height", [(320, 240), (240, 320), (256, 256)])
+def test_center_crop_keeps_the_aspect_ratio_and_drops_the_border(width: int, height: int) -> None:
+    crop = np.asarray(center_crop(_striped(width, height), 64, 0.75))
+    assert crop.shape == (64, 64, 3)
+    assert crop.min() > 100  # the black border (1/8 of each side) is cut away with 0.75
+    white = np.argwhere(crop[..., 0] > 200)
+    side = white.max(axis=0) - white.min(axis=0) + 1
+    # the centre square stays square whatever the photo's aspect ratio: r / (0.75 * short / 2) of 64
+    assert abs(side[0] - side[1]) <= 1 and abs(side[0] - 64 / 3) <= 2
+    whole = np.asarray(center_crop(_striped(width, height), 64, 1.0))
+    assert whole[:, 0].max() < 30 or whole[0].max() < 30  # fraction 1 keeps the shorter side's border
+
+
+def test_center_crop_of_a_batch_matches_the_pil_crop() -> None:
+    img = _striped(320, 240)
+    pil = torch.from_numpy(np.array(center_crop(img, (48, 64), 0.875))).permute(2, 0, 1).float() / 255
+    batch = torch.from_numpy(np.array(img)).permute(2, 0, 1).float()[None] / 255
+    tensor = center_crop_batch(batch, (48, 64), 0.875)[0]
+    assert tensor.shape == (3, 48, 64)
+    assert float((tensor - pil).abs().mean()) < 0.02  # one resampling each; edges differ by a pixel
+
+
+@pytest.mark.parametrize("fraction", [0, 1.5, -0.2, True, "0.875"])
+def test_center_crop_rejects_fractions_outside_the_unit_interval(photo_path: str, fraction) -> None:
+    with pytest.raises(InvalidParameterError, match=r"center_crop must be None .* or a fraction in \(0, 1\]"):
+        center_crop(decode_image(photo_path, index=0), 32, fraction)
+
+
 @pytest.mark.parametrize(
     "make_generator",
     [lambda: np.random.default_rng(5), lambda: torch.Generator().manual_seed(5)],
@@ -527,6 +567,16 @@ def test_dataset_without_augment_is_resize_and_normalize(photo_path: str) -> Non
     expected = normalize(to_tensor(decode_image(photo_path, index=0), 32), IMAGENET_MEAN, IMAGENET_STD)
     assert torch.equal(sample["x"], expected)
     assert sample["y"].dtype == torch.long and sample["y"].ndim == 0 and int(sample["y"]) == 1
+
+
+def test_dataset_center_crop_applies_without_augmentation_only(photo_path: str) -> None:
+    img = decode_image(photo_path, index=0)
+    cropped = _dataset([photo_path], center_crop=0.875)[0]["x"]
+    expected = normalize(to_tensor(center_crop(img, 32, 0.875), 32), IMAGENET_MEAN, IMAGENET_STD)
+    torch.testing.assert_close(cropped, expected)
+    assert not torch.allclose(cropped, _dataset([photo_path])[0]["x"])  # stretching differs
+    augmented = _dataset([photo_path], center_crop=0.875, augment=True, seed=3)[0]["x"]
+    torch.testing.assert_close(augmented, _dataset([photo_path], augment=True, seed=3)[0]["x"])
 
 
 def test_augmentation_is_reproducible_and_varies_by_epoch(photo_path: str) -> None:

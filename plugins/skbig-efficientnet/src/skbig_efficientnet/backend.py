@@ -52,6 +52,14 @@ class EfficientNetLite0Backend(ImageBackend):
         Network input ``(height, width)``; 224 is what the weights were
         trained at.  Smaller sizes train faster and lose some accuracy.
         ``None`` keeps one-size arrays at their native size and uses 224 for files.
+    center_crop : float or None, default=0.875
+        How an image becomes ``image_size`` when it is not augmented (at
+        prediction, and in training with ``augment=None``): keep the aspect
+        ratio and take the centred region covering this fraction of the
+        shorter side, as the ImageNet weights were evaluated (shorter side
+        to 256, centre 224).  None stretches the whole image instead.  On
+        hymenoptera ``train/``, a logistic regression on the frozen features
+        cross-validated at 0.962 with 0.875 and 0.952 with stretching.
     dropout : float, default=0.2
         Dropout before the head (Lite0's own training value).
     drop_connect_rate : float, default=0.2
@@ -98,6 +106,7 @@ class EfficientNetLite0Backend(ImageBackend):
     name = "efficientnet_lite0"
     defaults: ClassVar[Mapping[str, Any]] = {
         "image_size": IMAGE_SIZE,
+        "center_crop": 0.875,
         "dropout": 0.2,
         "drop_connect_rate": 0.2,
         "label_smoothing": 0.1,
