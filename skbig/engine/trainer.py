@@ -63,6 +63,7 @@ class TrainingConfig:
     unfreeze_at: int | None = None
     backbone: Sequence[str] = ()
     backbone_lr_mult: float = 1.0
+    finetune_mix: float = 1.0
     head_init: str = "random"
     class_weight: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -73,7 +74,10 @@ class Trainer:
 
     After :meth:`fit`, ``module`` holds the best weights (by validation score,
     ties broken by validation loss) when early stopping is on and there is a
-    validation set, and the last weights otherwise.
+    validation set, and the last weights otherwise; with ``finetune_mix`` below
+    1, those moved back towards the weights training started from (WiSE-FT:
+    ``start + finetune_mix * (end - start)``, every floating-point tensor of
+    the state dict).  Validation scores in ``history`` are of the unmixed weights.
 
     When a batch does not fit in device memory (``torch.OutOfMemoryError``),
     it is run again as ``accumulation`` micro-batches of half the size whose
@@ -101,6 +105,8 @@ class Trainer:
         self.optimizer: torch.optim.Optimizer | None = None
         self.best: dict[str, Any] = {"epoch": None, "score": -math.inf, "loss": math.inf}
         self._best_weights: dict[str, torch.Tensor] | None = None
+        #: The weights epoch 1 starts from, kept for ``finetune_mix`` < 1.
+        self._start_weights: dict[str, torch.Tensor] | None = None
         self._bad_epochs = 0
         self.micro_batch_size = config.batch_size
         self.accumulation = 1
@@ -123,8 +129,11 @@ class Trainer:
         state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint) if cfg.checkpoint_dir else None
         if state is not None:
             self._restore(state, module, optimizer, scheduler, generator)
-        elif cfg.head_init == "linear_probe":
-            self._init_head_by_linear_probe(module, train_data)
+        else:
+            if cfg.head_init == "linear_probe":
+                self._init_head_by_linear_probe(module, train_data)
+            if cfg.finetune_mix < 1:
+                self._start_weights = _cpu_copy(module.state_dict())
         for cb in self.callbacks:
             cb.on_fit_begin(self)
         if self.epoch == 0 and self.best["epoch"] is None:
@@ -156,6 +165,7 @@ class Trainer:
             for cb in self.callbacks:
                 cb.on_fit_end(self)
         self._restore_best(module)
+        self._mix_with_start(module)
         self._apply_freeze(module, frozen=False)
         return self.history
 
@@ -315,6 +325,16 @@ class Trainer:
         if self.config.patience is not None and self._best_weights is not None:
             module.load_state_dict(self._best_weights)
 
+    def _mix_with_start(self, module: nn.Module) -> None:
+        """WiSE-FT: move the trained weights ``1 - finetune_mix`` of the way back to the start."""
+        start, mix = self._start_weights, self.config.finetune_mix
+        if start is None or mix >= 1:
+            return
+        with torch.no_grad():
+            for name, value in module.state_dict().items():
+                if value.is_floating_point():
+                    value.lerp_(start[name].to(value.device, value.dtype), 1.0 - mix)
+
     # -- optimisation ------------------------------------------------------------------
     def _make_optimizer(self, module: nn.Module) -> torch.optim.Optimizer:
         cfg = self.config
@@ -384,6 +404,7 @@ class Trainer:
             "history": self.history,
             "best": dict(self.best),
             "best_weights": self._best_weights,
+            "start_weights": self._start_weights,
             "bad_epochs": self._bad_epochs,
             "micro_batch_size": self.micro_batch_size,
         }
@@ -400,6 +421,7 @@ class Trainer:
         self.history = list(state["history"])
         self.best = dict(state["best"])
         self._best_weights = state["best_weights"]
+        self._start_weights = state.get("start_weights")
         self._bad_epochs = int(state["bad_epochs"])
         self.micro_batch_size = int(state.get("micro_batch_size", self.config.batch_size))
         self.accumulation = math.ceil(self.config.batch_size / self.micro_batch_size)

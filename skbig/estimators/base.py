@@ -99,6 +99,16 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         them frozen for the whole fit.
     backbone_lr_mult : float
         Discriminative learning rate: backbone parameters use ``lr * backbone_lr_mult``.
+    finetune_mix : float
+        WiSE-FT, a weight-space ensemble of the model before and after
+        fine-tuning (Wortsman et al., 2022): the fitted weights are ``start +
+        finetune_mix * (end - start)``, where ``start`` is where this fit's
+        training began (the pretrained weights with the fresh or
+        linear-probe head, or the weights ``warm_start`` continues from) and
+        ``end`` the weights training kept.  1 keeps the fine-tuned weights;
+        0.5 often beats both ends when fine-tuning and a linear probe score
+        alike, and keeps more of the pretrained model's robustness.  Costs a
+        CPU copy of the weights during the fit.
     """
 
     _task: ClassVar[str] = ""
@@ -130,6 +140,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     freeze: str | list[str] | None = None
     unfreeze_at: int | None = None
     backbone_lr_mult: float = 1.0
+    finetune_mix: float = 1.0
 
     # -- scikit-learn parameter plumbing ---------------------------------------------
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -279,6 +290,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             class_weight=self._class_weight([targets[i] for i in train_idx]),
             unfreeze_at=self.unfreeze_at,
             backbone_lr_mult=float(self.backbone_lr_mult),
+            finetune_mix=float(self.finetune_mix),
         )
 
     # -- inference helpers ---------------------------------------------------------------
@@ -394,6 +406,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 f"got early_stopping={self.early_stopping!r}"
             )
         _check_number("backbone_lr_mult", self.backbone_lr_mult, low=0, low_open=True)
+        _check_number("finetune_mix", self.finetune_mix, low=0, high=1, high_open=False)
         _check_number("unfreeze_at", self.unfreeze_at, integer=True, low=0, allow_none=True)
         if not (self.freeze is None or self.freeze == "backbone" or _is_str_list(self.freeze)):
             raise InvalidParameterError(
@@ -475,6 +488,7 @@ def _check_number(
     low: float | None = None,
     high: float | None = None,
     low_open: bool = False,
+    high_open: bool = True,
     allow_none: bool = False,
 ) -> None:
     if value is None and allow_none:
@@ -490,8 +504,9 @@ def _check_number(
     value = float(value)
     if low is not None and (value <= low if low_open else value < low):
         raise InvalidParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {name}={value!r}")
-    if high is not None and value >= high:
-        raise InvalidParameterError(f"{name} must be < {high}, got {name}={value!r}")
+    if high is not None and (value >= high if high_open else value > high):
+        bound = "<" if high_open else "<="
+        raise InvalidParameterError(f"{name} must be {bound} {high}, got {name}={value!r}")
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:

@@ -14,7 +14,7 @@ from skbig.backends.registry import register_backend, unregister_backend
 from skbig.engine.callbacks import Callback
 from skbig.engine.data import TensorData, iterate_batches
 from skbig.engine.trainer import Trainer, TrainingConfig
-from skbig.exceptions import NumericalError
+from skbig.exceptions import InvalidParameterError, NumericalError
 
 
 class Snapshots(Callback):
@@ -203,3 +203,42 @@ def test_evaluate_before_training_lets_early_stopping_keep_the_initial_weights(f
     finally:
         ScoredFirstBackend.frozen = False
         unregister_backend("scored_first")
+
+
+# -- WiSE-FT (finetune_mix) ----------------------------------------------------------------------
+def _fit_sms(X, y, **params):
+    snaps = Snapshots()
+    defaults = {"max_epochs": 3, "early_stopping": False, "lr": 0.05, "random_state": 0}
+    clf = TextClassifier(callbacks=[snaps], **{**defaults, **params}).fit(X, y)
+    return clf, snaps
+
+
+@pytest.mark.parametrize("mix", [0.0, 0.3])
+def test_finetune_mix_lands_on_the_line_from_start_to_the_trained_weights(small_sms, mix):
+    X, y = small_sms
+    trained, full = _fit_sms(X, y)
+    mixed, snaps = _fit_sms(X, y, finetune_mix=mix)
+    start, end = full.weights[0], full.weights[-1]
+    assert _equal(snaps.weights[0], start) and _equal(snaps.weights[-1], end)  # same training
+    got = _copy(mixed.module_)
+    for name, value in got.items():
+        torch.testing.assert_close(value, start[name] + mix * (end[name] - start[name]))
+    assert not _equal(got, end)
+    assert [r["train_loss"] for r in mixed.history_] == [r["train_loss"] for r in trained.history_]
+
+
+def test_finetune_mix_survives_resuming_a_checkpoint(small_sms, tmp_path):
+    X, y = small_sms
+    first, _ = _fit_sms(X, y, finetune_mix=0.5, checkpoint_dir=str(tmp_path))
+    # The same fit again finds the finished checkpoint: no epoch runs, and the mix still
+    # starts from the saved start weights, not from the checkpoint's last weights.
+    again, snaps = _fit_sms(X, y, finetune_mix=0.5, checkpoint_dir=str(tmp_path))
+    assert len(snaps.weights) == 1  # resumed after the last epoch
+    assert _equal(_copy(again.module_), _copy(first.module_))
+
+
+@pytest.mark.parametrize("mix", [-0.1, 1.5, "half"])
+def test_finetune_mix_outside_zero_one_is_named(small_sms, mix):
+    X, y = small_sms
+    with pytest.raises(InvalidParameterError, match="finetune_mix"):
+        TextClassifier(finetune_mix=mix, max_epochs=1).fit(X, y)
