@@ -233,7 +233,8 @@ class EfficientNetLite0Backend(ImageBackend):
         with ``unfreeze_at=1`` trains the head alone for one epoch first
         (gentler on the pretrained features), and ``unfreeze_at=None`` keeps
         it a linear probe; ``backbone_lr_mult`` below 1 moves the backbone
-        less than the fresh head.
+        less than the fresh head; ``finetune_mix`` below 1 keeps part of the
+        way back to where fine-tuning started (WiSE-FT).
         """
         from skbig.search.spaces import Categorical, Float
 
@@ -247,4 +248,5 @@ class EfficientNetLite0Backend(ImageBackend):
             "backbone_lr_mult": Float(0.03, 1.0, log=True),
             "head_init": Categorical(["linear_probe", "random"]),
             "backend_params__batch_norm": Categorical(["frozen", "train"]),
+            "finetune_mix": Float(0.3, 1.0),
         }

@@ -338,7 +338,8 @@ class HFEncoderBackend(TextClassificationBackend):
         ``freeze=None`` fine-tunes everything from the start; ``"backbone"``
         with ``unfreeze_at=1`` trains the head alone for one epoch first
         (gentler on the pretrained features); ``backbone_lr_mult`` below 1
-        moves the encoder less than the fresh head.
+        moves the encoder less than the fresh head; ``finetune_mix`` below 1
+        moves the fitted weights back towards where fine-tuning started (WiSE-FT).
         """
         return {
             "lr": ("log_float", 2e-5, 3e-4),
@@ -347,6 +348,7 @@ class HFEncoderBackend(TextClassificationBackend):
             "unfreeze_at": ("categorical", [None, 1]),
             "backbone_lr_mult": ("log_float", 0.1, 1.0),
             "head_init": ("categorical", ["random", "linear_probe"]),
+            "finetune_mix": ("float", 0.5, 1.0),
         }
 
 
