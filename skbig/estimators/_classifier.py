@@ -16,7 +16,7 @@ from skbig.backends.base import Backend, TaskSpec, _ClassificationMixin
 from skbig.data.labels import check_classification_targets
 from skbig.engine.data import TrainData, iterate_batches
 from skbig.engine.trainer import TrainingConfig
-from skbig.estimators.base import SkbigEstimator
+from skbig.estimators.base import SkbigEstimator, _check_choice
 from skbig.exceptions import InvalidParameterError
 
 __all__ = ["HEAD_INITS", "SkbigClassifier"]
@@ -80,10 +80,7 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
 
     def _check_params(self) -> None:
         super()._check_params()
-        if self.head_init is not None and self.head_init not in HEAD_INITS:
-            raise InvalidParameterError(
-                f"head_init must be one of {list(HEAD_INITS)} or None, got head_init={self.head_init!r}"
-            )
+        _check_choice("head_init", self.head_init, HEAD_INITS, allow_none=True)
 
     def _resolve_head_init(self, backend: Backend) -> str:
         if self.warm_start and hasattr(self, "module_"):

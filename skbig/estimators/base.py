@@ -509,6 +509,10 @@ def _check_number(
         raise InvalidParameterError(f"{name} must be {bound} {high}, got {name}={value!r}")
 
 
-def _check_choice(name: str, value: Any, choices: Sequence[str]) -> None:
+def _check_choice(name: str, value: Any, choices: Sequence[str], *, allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
     if value not in choices:
-        raise InvalidParameterError(f"{name} must be one of {list(choices)}, got {name}={value!r}")
+        raise InvalidParameterError(
+            f"{name} must be one of {list(choices)}{' or None' if allow_none else ''}, got {name}={value!r}"
+        )
