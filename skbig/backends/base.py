@@ -87,8 +87,12 @@ class Backend(abc.ABC):
     #: Hyper-parameters and their defaults (JSON-serialisable values).
     defaults: ClassVar[Mapping[str, Any]] = {}
     #: Training settings used when the estimator leaves them at ``None``
-    #: (``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``) and the
-    #: ``patience`` that ``early_stopping=True`` stands for.
+    #: (``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``,
+    #: ``lr_schedule``, ``warmup``, ``validation_fraction``; for backends with
+    #: pretrained weights also ``freeze`` (when the estimator's is "auto"),
+    #: ``backbone_lr_mult`` and ``head_init``), and the ``patience`` that
+    #: ``early_stopping=True`` stands for.  A pretrained backend's entries are
+    #: its fine-tuning recipe, so ``Estimator(backend=name).fit(X, y)`` is it.
     training_defaults: ClassVar[Mapping[str, Any]] = {}
     #: Whether the backend starts from pretrained weights by default.
     uses_pretrained_weights: ClassVar[bool] = False

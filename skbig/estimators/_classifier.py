@@ -91,8 +91,9 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
             return "random"  # nothing pretrained to probe
         return str(backend.training_defaults.get("head_init", "random"))
 
-    def _split(self, targets: Any, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        fraction = self.validation_fraction
+    def _split(
+        self, targets: Any, n_samples: int, seed: int, fraction: float
+    ) -> tuple[np.ndarray, np.ndarray | None]:
         n_valid = int(np.ceil(n_samples * fraction)) if fraction > 0 else 0
         if n_valid < 1 or n_samples - n_valid < 1:
             return np.arange(n_samples), None

@@ -40,6 +40,21 @@ __all__ = ["SkbigEstimator", "BACKEND_PARAMS_PREFIX"]
 
 BACKEND_PARAMS_PREFIX = "backend_params__"
 DEFAULT_PATIENCE = 5
+#: Training settings an estimator leaves to its backend by default (``None``, or
+#: ``freeze="auto"``), and what they are when the backend recommends nothing.
+TRAINING_FALLBACKS: dict[str, Any] = {
+    "max_epochs": 10,
+    "batch_size": 32,
+    "lr": 1e-3,
+    "weight_decay": 0.0,
+    "lr_schedule": "constant",
+    "warmup": 0.0,
+    "validation_fraction": 0.1,
+    "freeze": None,
+    "backbone_lr_mult": 1.0,
+}
+#: Recommendations for adapting pretrained weights, ignored when training from scratch.
+PRETRAINED_ONLY_SETTINGS = ("freeze", "backbone_lr_mult")
 
 
 @dataclass(kw_only=True, eq=False, repr=False)
@@ -54,18 +69,24 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         Backend hyper-parameter overrides, e.g. ``{"embed_dim": 128}``; also
         settable one by one as ``backend_params__embed_dim``.
     max_epochs, batch_size, lr, weight_decay : optional
-        ``None`` takes the backend's recommended value.
+        ``None`` takes the backend's recommended value (its
+        ``training_defaults``; for pretrained backends that is the
+        fine-tuning recipe, e.g. lr 5e-5 for transformer encoders).
     optimizer : {"adamw", "adam", "sgd"}
         SGD uses Nesterov momentum 0.9.
-    lr_schedule : {"constant", "cosine", "onecycle"}
-        Per-step schedule.
-    warmup : float
-        Fraction of all steps with a linear warm-up (onecycle defaults to 0.3).
+    lr_schedule : {"constant", "cosine", "onecycle"} or None
+        Per-step schedule; ``None``: the backend's recommendation, else "constant".
+    warmup : float or None
+        Fraction of all steps with a linear warm-up; ``None``: the backend's
+        recommendation, else 0 (onecycle then warms up for 0.3).
     grad_clip : float or None
         Clip the global gradient norm to this value.
-    validation_fraction : float
+    validation_fraction : float or None
         Share of the training data held out (stratified for classifiers) to
-        score each epoch; 0 disables validation and early stopping.
+        score each epoch; 0 disables validation and early stopping.  ``None``:
+        the backend's recommendation, else 0.1 (the pretrained backends
+        train on every row: their short fine-tuning schedules gain more from
+        the data than from early stopping).
     early_stopping : bool or int
         Stop when the validation score has not improved for this many epochs
         and restore the best epoch's weights; True uses the backend's
@@ -91,14 +112,19 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         For backends with pretrained weights: True loads the backend's default
         weights, a path loads weights from there, False starts from random
         initialisation.  Scratch backends ignore it.
-    freeze : None, "backbone" or list of str
+    freeze : "auto", None, "backbone" or list of str
         Parameters not trained at first: the backend's backbone, or the
-        parameter names matching these glob patterns.
+        parameter names matching these glob patterns; None trains everything.
+        ``"auto"`` is the backend's recommendation when it starts from
+        pretrained weights (e.g. the transformer encoders keep their token
+        embeddings), else nothing.
     unfreeze_at : int or None
         Epoch (0-based) from which frozen parameters train too; None keeps
         them frozen for the whole fit.
-    backbone_lr_mult : float
-        Discriminative learning rate: backbone parameters use ``lr * backbone_lr_mult``.
+    backbone_lr_mult : float or None
+        Discriminative learning rate: backbone parameters use ``lr *
+        backbone_lr_mult``.  ``None``: the backend's recommendation when it
+        starts from pretrained weights (0.1 for EfficientNet-Lite0), else 1.
     finetune_mix : float
         WiSE-FT, a weight-space ensemble of the model before and after
         fine-tuning (Wortsman et al., 2022): the fitted weights are ``start +
@@ -123,10 +149,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     lr: float | None = None
     weight_decay: float | None = None
     optimizer: str = "adamw"
-    lr_schedule: str = "constant"
-    warmup: float = 0.0
+    lr_schedule: str | None = None
+    warmup: float | None = None
     grad_clip: float | None = 1.0
-    validation_fraction: float = 0.1
+    validation_fraction: float | None = None
     early_stopping: bool | int = True
     device: str = "auto"
     precision: str = "auto"
@@ -137,9 +163,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     random_state: int | np.random.RandomState | None = None
     verbose: int = 0
     pretrained: bool | str = True
-    freeze: str | list[str] | None = None
+    freeze: str | list[str] | None = "auto"
     unfreeze_at: int | None = None
-    backbone_lr_mult: float = 1.0
+    backbone_lr_mult: float | None = None
     finetune_mix: float = 1.0
 
     # -- scikit-learn parameter plumbing ---------------------------------------------
@@ -190,8 +216,24 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     def _evaluate(self, module: torch.nn.Module, data: TrainData) -> dict[str, float]:
         """Return ``{"valid_loss": ..., "valid_score": ...}`` (higher score is better)."""
 
-    def _split(self, targets: Any, n_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        return _random_split(n_samples, self.validation_fraction, seed)
+    def _split(
+        self, targets: Any, n_samples: int, seed: int, fraction: float
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        return _random_split(n_samples, fraction, seed)
+
+    def _setting(self, name: str, backend: Backend) -> Any:
+        """A training setting: this estimator's value, or (when left at ``None``/"auto") the backend's.
+
+        Recommendations that adapt pretrained weights (``freeze``,
+        ``backbone_lr_mult``) apply only when the backend loads them.
+        """
+        value = getattr(self, name)
+        deferred = value == "auto" if name == "freeze" else value is None  # freeze=None trains everything
+        if not deferred:
+            return value
+        if name in PRETRAINED_ONLY_SETTINGS and getattr(backend, "pretrained", False) is False:
+            return TRAINING_FALLBACKS[name]
+        return backend.training_defaults.get(name, TRAINING_FALLBACKS[name])
 
     def _class_weight(self, targets: Any) -> torch.Tensor | None:
         return None
@@ -217,7 +259,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         targets, spec = self._prepare_targets(y, len(X), backend)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
-        train_idx, valid_idx = self._split(targets, len(X), seed)
+        fraction = float(self._setting("validation_fraction", backend))
+        train_idx, valid_idx = self._split(targets, len(X), seed, fraction)
         with torch.random.fork_rng(devices=_fork_devices(device)):
             torch.manual_seed(seed)
             if continuing:
@@ -232,7 +275,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
             config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
-            config.frozen = _frozen_patterns(self.freeze, config.backbone)
+            config.frozen = _frozen_patterns(self._setting("freeze", backend), config.backbone)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -260,15 +303,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         patience = (
             _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
         )
-        resolved = {
-            name: getattr(self, name) if getattr(self, name) is not None else defaults.get(name, fallback)
-            for name, fallback in (
-                ("max_epochs", 10),
-                ("batch_size", 32),
-                ("lr", 1e-3),
-                ("weight_decay", 0.0),
-            )
-        }
+        resolved = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
         return TrainingConfig(
             max_epochs=int(resolved["max_epochs"]),
             batch_size=int(resolved["batch_size"]),
@@ -277,8 +312,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             device=device,
             precision=resolve_precision(self.precision, device),
             optimizer=self.optimizer,
-            lr_schedule=self.lr_schedule,
-            warmup=float(self.warmup),
+            lr_schedule=str(resolved["lr_schedule"]),
+            warmup=float(resolved["warmup"]),
             grad_clip=self.grad_clip,
             patience=patience,
             num_workers=int(self.num_workers),
@@ -289,7 +324,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             seed=seed,
             class_weight=self._class_weight([targets[i] for i in train_idx]),
             unfreeze_at=self.unfreeze_at,
-            backbone_lr_mult=float(self.backbone_lr_mult),
+            backbone_lr_mult=float(resolved["backbone_lr_mult"]),
             finetune_mix=float(self.finetune_mix),
         )
 
@@ -387,12 +422,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         _check_number("batch_size", self.batch_size, integer=True, low=1, allow_none=True)
         _check_number("lr", self.lr, low=0, low_open=True, allow_none=True)
         _check_number("weight_decay", self.weight_decay, low=0, allow_none=True)
-        _check_number("warmup", self.warmup, low=0, high=1)
+        _check_number("warmup", self.warmup, low=0, high=1, allow_none=True)
         _check_number("grad_clip", self.grad_clip, low=0, low_open=True, allow_none=True)
-        _check_number("validation_fraction", self.validation_fraction, low=0, high=1)
+        _check_number("validation_fraction", self.validation_fraction, low=0, high=1, allow_none=True)
         _check_number("num_workers", self.num_workers, integer=True, low=0)
         _check_choice("optimizer", self.optimizer, OPTIMIZERS)
-        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        _check_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES, allow_none=True)
         _check_choice("precision", self.precision, PRECISIONS)
         if not isinstance(self.backend, str):
             raise InvalidParameterError(f"backend must be a str name, got backend={self.backend!r}")
@@ -405,12 +440,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 "early_stopping must be True, False or a patience >= 1 (epochs), "
                 f"got early_stopping={self.early_stopping!r}"
             )
-        _check_number("backbone_lr_mult", self.backbone_lr_mult, low=0, low_open=True)
+        _check_number("backbone_lr_mult", self.backbone_lr_mult, low=0, low_open=True, allow_none=True)
         _check_number("finetune_mix", self.finetune_mix, low=0, high=1, high_open=False)
         _check_number("unfreeze_at", self.unfreeze_at, integer=True, low=0, allow_none=True)
-        if not (self.freeze is None or self.freeze == "backbone" or _is_str_list(self.freeze)):
+        if not (self.freeze is None or self.freeze in ("auto", "backbone") or _is_str_list(self.freeze)):
             raise InvalidParameterError(
-                "freeze must be None, 'backbone' or a list of parameter-name glob patterns, "
+                "freeze must be 'auto', None, 'backbone' or a list of parameter-name glob patterns, "
                 f"got freeze={self.freeze!r}"
             )
         if not isinstance(self.pretrained, (bool, str, os.PathLike)):

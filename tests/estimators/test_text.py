@@ -235,6 +235,19 @@ def test_bad_input_raises_clear_error(X, y, error, fragment):
     assert isinstance(info.value, SkbigError)
 
 
+def test_scratch_backend_without_recommendations_uses_the_documented_fallbacks(small_sms):
+    """fasttext recommends lr, batch size, epochs and patience only: the other settings fall back."""
+    X, y = small_sms
+    clf = TextClassifier(backend="fasttext", max_epochs=2, random_state=0).fit(X, y)
+    assert clf.get_params()["validation_fraction"] is None and clf.get_params()["freeze"] == "auto"
+    assert "valid_score" in clf.history_[-1]  # the 0.1 validation split
+    assert clf._setting("lr_schedule", clf._backend) == "constant"
+    assert clf._setting("warmup", clf._backend) == 0.0
+    assert clf._setting("freeze", clf._backend) is None
+    assert clf._setting("backbone_lr_mult", clf._backend) == 1.0
+    assert clf._setting("lr", clf._backend) == 5e-3  # fasttext's own recommendation
+
+
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
@@ -246,6 +259,9 @@ def test_bad_input_raises_clear_error(X, y, error, fragment):
         ({"max_epochs": 2.5}, "max_epochs must be an int"),
         ({"optimizer": "lion"}, "optimizer must be one of"),
         ({"lr_schedule": "step"}, "lr_schedule must be one of"),
+        ({"warmup": 1.5}, "warmup must be < 1"),
+        ({"freeze": "encoder"}, "freeze must be 'auto', None, 'backbone' or a list"),
+        ({"backbone_lr_mult": 0}, "backbone_lr_mult must be > 0"),
         ({"precision": "fp8"}, "precision must be one of"),
         ({"early_stopping": -1}, "early_stopping"),
         ({"class_weight": "auto"}, "class_weight"),

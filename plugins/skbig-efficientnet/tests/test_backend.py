@@ -313,6 +313,36 @@ def test_backbone_learns_at_lr_times_backbone_lr_mult(images: tuple[np.ndarray, 
     assert sum(g["n"] for g in head) == 2  # _fc.weight and _fc.bias
 
 
+class _ConfigSpy(_OptimizerSpy):
+    def on_fit_begin(self, trainer: Any) -> None:
+        super().on_fit_begin(trainer)
+        self.config = trainer.config
+
+
+@pytest.mark.parametrize("pretrained", [True, False])
+def test_settings_left_to_the_backend_are_its_fine_tuning_recipe(
+    images: tuple[np.ndarray, np.ndarray], pretrained: bool
+) -> None:
+    X, y = images
+    spy = _ConfigSpy()
+    clf = ImageClassifier(
+        backend="efficientnet_lite0",
+        max_epochs=1,
+        pretrained=pretrained,
+        callbacks=[spy],
+        random_state=0,
+        backend_params=SMALL,
+    ).fit(X, y)
+    cfg = spy.config
+    assert (cfg.lr, cfg.batch_size, cfg.weight_decay, cfg.lr_schedule) == (1e-3, 8, 0.01, "cosine")
+    assert "valid_score" not in clf.history_[-1]  # validation_fraction 0: every photo trains
+    backbone_lr = [g["lr"] for g in spy.groups if g["is_backbone"]]
+    # lr * 0.1 for the pretrained backbone; from scratch the whole network learns at lr.
+    assert backbone_lr == pytest.approx([1e-4 if pretrained else 1e-3] * len(backbone_lr)) and backbone_lr
+    assert cfg.head_init == ("linear_probe" if pretrained else "random")
+    assert ImageClassifier(backend="efficientnet_lite0").get_params()["backbone_lr_mult"] is None
+
+
 def test_save_and_reload_predict_the_same_on_files(tmp_path: Any) -> None:
     from skbig.datasets import load_hymenoptera_sample
 

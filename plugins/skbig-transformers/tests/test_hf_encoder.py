@@ -26,13 +26,20 @@ EMBEDDING_WEIGHT = "encoder.embeddings.word_embeddings.weight"
 
 
 def tiny(model, **params):
-    """A TextClassifier on the tiny BERT that fits in well under a second."""
+    """A TextClassifier on the tiny BERT that fits in well under a second.
+
+    The tiny BERT's weights are random, so it trains like a scratch model:
+    a constant lr of 1e-3 and nothing frozen, not the fine-tuning recipe.
+    """
     defaults = dict(
         backend="hf_encoder",
         backend_params={"model": model},
         max_epochs=2,
         batch_size=8,
         lr=1e-3,
+        lr_schedule="constant",
+        warmup=0.0,
+        freeze=None,
         validation_fraction=0.0,
         random_state=0,
     )
@@ -140,6 +147,47 @@ def test_backbone_learning_rate_is_lr_times_backbone_lr_mult(tiny_bert, sentimen
     assert backbone == pytest.approx([2e-4] * len(backbone))
     assert head == pytest.approx([2e-3] * len(head))
     assert sum(n for is_backbone, _, n in probe.groups if not is_backbone) == 2  # head weight and bias
+
+
+class ConfigProbe(Callback):
+    """Records the resolved training settings and the optimizer's groups at the start of fit."""
+
+    def on_fit_begin(self, trainer):
+        self.config = trainer.config
+        self.frozen = {n for n, p in trainer.module.named_parameters() if not p.requires_grad}
+
+
+@pytest.mark.parametrize("pretrained", [True, False])
+def test_settings_left_to_the_backend_are_its_fine_tuning_recipe(tiny_bert, sentiment, pretrained):
+    texts, labels = sentiment
+    probe = ConfigProbe()
+    clf = TextClassifier(
+        backend="hf_encoder",
+        backend_params={"model": tiny_bert},
+        max_epochs=1,
+        pretrained=pretrained,
+        callbacks=[probe],
+        random_state=0,
+    ).fit(texts, labels)
+    cfg = probe.config
+    assert (cfg.lr, cfg.batch_size, cfg.max_epochs, cfg.weight_decay) == (5e-5, 16, 1, 0.01)
+    assert (cfg.lr_schedule, cfg.warmup) == ("cosine", 0.1)
+    assert clf.history_[-1].get("valid_score") is None  # validation_fraction 0: every row trains
+    # The embedding layer is frozen only when there are pretrained vectors to keep.
+    assert (EMBEDDING_WEIGHT in probe.frozen) is pretrained
+    assert not any(name.startswith("encoder.encoder.") for name in probe.frozen)
+    assert clf.get_params()["freeze"] == "auto" and clf.get_params()["lr_schedule"] is None
+
+
+def test_explicit_settings_override_the_backend_recipe(tiny_bert, sentiment):
+    texts, labels = sentiment
+    probe = ConfigProbe()
+    params = {"lr_schedule": "onecycle", "warmup": None, "freeze": None, "validation_fraction": 0.2}
+    tiny(tiny_bert, callbacks=[probe], **params).fit(texts, labels)
+    assert probe.config.lr_schedule == "onecycle"
+    assert probe.config.warmup == 0.1  # None: the backend's warm-up
+    assert probe.frozen == set()  # freeze=None trains everything, the recipe notwithstanding
+    assert probe.config.patience is not None  # a validation split, so early stopping
 
 
 def test_pretrained_false_initialises_the_encoder_at_random(tiny_bert):

@@ -155,6 +155,19 @@ def test_freeze_backbone_keeps_the_encoder_bit_identical(tiny_whisper: str, spee
     assert all(p.requires_grad for p in asr.module_.parameters())  # unfrozen again after fit
 
 
+def test_encoder_is_frozen_by_default_and_freeze_none_trains_it(tiny_whisper: str, speech) -> None:
+    X, y, extra = speech
+    reference = _pretrained_state(tiny_whisper)
+    changed = {}
+    for freeze in ("auto", None):
+        asr = SpeechRecognizer(
+            backend="whisper_tiny_en", pretrained=tiny_whisper, freeze=freeze, lr=1e-3, **FAST, **extra
+        ).fit(X, y)
+        changed[freeze] = [k for k, v in _encoder(asr).items() if not torch.equal(v, reference[k])]
+    assert changed["auto"] == []  # the backend's recommendation: decoder-only fine-tuning
+    assert changed[None]
+
+
 def test_unfreeze_at_trains_the_encoder_from_that_epoch(tiny_whisper: str, speech) -> None:
     X, y, extra = speech
     params = {**FAST, "max_epochs": 2, "lr": 1e-3, **extra}

@@ -83,9 +83,17 @@ class EfficientNetLite0Backend(ImageBackend):
     ImageNet-shaped head, which is replaced), and False starts from random
     initialisation.
 
-    Training defaults suit fine-tuning on a few hundred images on a CPU:
-    AdamW with ``lr=3e-4``, ``batch_size=32``, ``max_epochs=6``,
-    ``weight_decay=0.01`` and an early-stopping patience of 2 epochs.
+    Training defaults (the estimator's ``None``/"auto" settings) are a
+    fine-tuning recipe for a few hundred photos, chosen by cross-validation
+    on hymenoptera ``train/`` (``benchmarks/_transfer_image.py``): the head
+    starts as a logistic regression on the ImageNet features
+    (``head_init="linear_probe"``), then every layer trains with AdamW,
+    ``lr=1e-3`` for the head and ``backbone_lr_mult=0.1`` for the rest,
+    ``batch_size=8``, ``max_epochs=4``, ``weight_decay=0.01``, a cosine
+    schedule, on every row (``validation_fraction=0``; with a validation
+    split, early stopping waits 2 epochs).  Cross-validated accuracy: 0.955
+    against 0.914 for the old defaults' style (frozen early blocks, batch
+    32, random head).
 
     Raises
     ------
@@ -113,10 +121,13 @@ class EfficientNetLite0Backend(ImageBackend):
         "batch_norm": "auto",
     }
     training_defaults: ClassVar[Mapping[str, Any]] = {
-        "lr": 3e-4,
-        "batch_size": 32,
-        "max_epochs": 6,
+        "lr": 1e-3,
+        "backbone_lr_mult": 0.1,
+        "batch_size": 8,
+        "max_epochs": 4,
         "weight_decay": 0.01,
+        "lr_schedule": "cosine",
+        "validation_fraction": 0.0,
         "patience": 2,
         "head_init": "linear_probe",
     }

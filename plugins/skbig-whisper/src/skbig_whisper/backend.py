@@ -96,8 +96,13 @@ class WhisperBackend(SpeechRecognitionBackend):
     initialises at random from ``model``'s configuration (the tokenizer is
     still the model's).
 
-    Training defaults: ``lr=3e-5``, ``batch_size=16``, ``max_epochs=3``,
-    ``weight_decay=0``, patience 2.  ``freeze="backbone"`` freezes the encoder.
+    Training defaults (the estimator's ``None``/"auto" settings):
+    ``lr=3e-5``, ``batch_size=16``, ``max_epochs=3``, ``weight_decay=0``,
+    patience 2, and with pretrained weights the encoder frozen
+    (``freeze="backbone"``): the decoder learns the vocabulary and the
+    transcript style, the encoder's acoustic features stay general, and a
+    frozen encoder runs without autograd, several times cheaper on a CPU.
+    ``freeze=None`` fine-tunes every layer.
 
     Attributes
     ----------
@@ -122,6 +127,7 @@ class WhisperBackend(SpeechRecognitionBackend):
         "max_epochs": 3,
         "weight_decay": 0.0,
         "patience": 2,
+        "freeze": "backbone",
     }
     uses_pretrained_weights = True
     evaluate_before_training = True
