@@ -61,7 +61,7 @@ else:
 
 clf.fit(X_train, y_train)
 print(f"backend {clf.backend_}: trained {len(clf.history_)} epochs, kept epoch {clf.best_epoch_}")
-frozen_note = "backbone frozen, then unfrozen" if clf.freeze else "all layers trained"
+frozen_note = "backbone frozen, then unfrozen" if clf.freeze == "backbone" else "all layers trained"
 print(f"({frozen_note})")
 predicted = clf.predict(X_val)
 print(f"validation accuracy on {len(X_val)} unseen images: {accuracy_score(y_val, predicted):.3f}")

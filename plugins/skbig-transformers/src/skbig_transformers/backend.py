@@ -345,7 +345,8 @@ class HFEncoderBackend(TextClassificationBackend):
     def search_space(cls) -> dict[str, Any]:
         """Learning rate, head dropout and the transfer-learning knobs.
 
-        ``freeze=None`` fine-tunes everything from the start; ``"backbone"``
+        ``freeze="auto"`` keeps the embedding layer frozen (the default
+        recipe), ``None`` fine-tunes everything from the start; ``"backbone"``
         with ``unfreeze_at=1`` trains the head alone for one epoch first
         (gentler on the pretrained features); ``backbone_lr_mult`` below 1
         moves the encoder less than the fresh head; ``finetune_mix`` below 1
@@ -354,7 +355,7 @@ class HFEncoderBackend(TextClassificationBackend):
         return {
             "lr": ("log_float", 2e-5, 3e-4),
             "backend_params__dropout": ("float", 0.0, 0.3),
-            "freeze": ("categorical", [None, "backbone"]),
+            "freeze": ("categorical", ["auto", None, "backbone"]),
             "unfreeze_at": ("categorical", [None, 1]),
             "backbone_lr_mult": ("log_float", 0.1, 1.0),
             "head_init": ("categorical", ["random", "linear_probe"]),
