@@ -90,8 +90,10 @@ class Backend(abc.ABC):
     #: (``lr``, ``batch_size``, ``max_epochs``, ``weight_decay``,
     #: ``lr_schedule``, ``warmup``, ``validation_fraction``; for backends with
     #: pretrained weights also ``freeze`` (when the estimator's is "auto"),
-    #: ``backbone_lr_mult`` and ``head_init``), and the ``patience`` that
-    #: ``early_stopping=True`` stands for.  A pretrained backend's entries are
+    #: ``backbone_lr_mult`` and ``head_init``), the ``patience`` that
+    #: ``early_stopping=True`` stands for, and ``min_steps``: with
+    #: ``max_epochs=None``, enough epochs for at least this many optimiser
+    #: steps (small training sets).  A pretrained backend's entries are
     #: its fine-tuning recipe, so ``Estimator(backend=name).fit(X, y)`` is it.
     training_defaults: ClassVar[Mapping[str, Any]] = {}
     #: Whether the backend starts from pretrained weights by default.

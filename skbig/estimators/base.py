@@ -71,7 +71,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     max_epochs, batch_size, lr, weight_decay : optional
         ``None`` takes the backend's recommended value (its
         ``training_defaults``; for pretrained backends that is the
-        fine-tuning recipe, e.g. lr 5e-5 for transformer encoders).
+        fine-tuning recipe, e.g. lr 5e-5 for transformer encoders).  A
+        backend may also recommend a least number of optimiser steps, which
+        ``max_epochs=None`` then adds epochs to reach on small data.
     optimizer : {"adamw", "adam", "sgd"}
         SGD uses Nesterov momentum 0.9.
     lr_schedule : {"constant", "cosine", "onecycle"} or None
@@ -304,6 +306,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
         )
         resolved = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
+        if self.max_epochs is None and defaults.get("min_steps"):
+            # A recommended epoch count is sized for typical data; on a small training set it
+            # would end the fit after a handful of steps, so train at least ``min_steps``.
+            steps_per_epoch = math.ceil(len(train_idx) / int(resolved["batch_size"]))
+            needed = math.ceil(int(defaults["min_steps"]) / max(steps_per_epoch, 1))
+            resolved["max_epochs"] = max(int(resolved["max_epochs"]), needed)
         return TrainingConfig(
             max_epochs=int(resolved["max_epochs"]),
             batch_size=int(resolved["batch_size"]),

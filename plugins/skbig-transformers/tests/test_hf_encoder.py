@@ -179,6 +179,29 @@ def test_settings_left_to_the_backend_are_its_fine_tuning_recipe(tiny_bert, sent
     assert clf.get_params()["freeze"] == "auto" and clf.get_params()["lr_schedule"] is None
 
 
+class StopAfterOneEpoch(ConfigProbe):
+    def on_epoch_end(self, trainer, record):
+        return True
+
+
+@pytest.mark.parametrize(("n_texts", "max_epochs", "epochs"), [(40, None, 67), (400, None, 8), (40, 2, 2)])
+def test_small_data_trains_at_least_min_steps_unless_max_epochs_is_set(
+    tiny_bert, sentiment, n_texts, max_epochs, epochs
+):
+    texts, labels = sentiment
+    reps = n_texts // len(texts)
+    probe = StopAfterOneEpoch()
+    TextClassifier(
+        backend="hf_encoder",
+        backend_params={"model": tiny_bert},
+        max_epochs=max_epochs,
+        callbacks=[probe],
+        random_state=0,
+    ).fit(texts * reps, labels * reps)
+    # batch 16: 40 texts are 3 steps an epoch, so 67 epochs reach 200 steps; 400 texts 25 steps, 8 epochs.
+    assert probe.config.max_epochs == epochs
+
+
 def test_explicit_settings_override_the_backend_recipe(tiny_bert, sentiment):
     texts, labels = sentiment
     probe = ConfigProbe()

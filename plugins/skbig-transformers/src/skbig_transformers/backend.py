@@ -80,7 +80,13 @@ class HFEncoderBackend(TextClassificationBackend):
     (``validation_fraction=0``), and with pretrained weights the embedding
     layer frozen (``freeze=["encoder.embeddings.*"]``): with a few thousand
     texts, tuning the vocabulary's vectors only moves the words the data
-    happens to contain away from their unseen neighbours.
+    happens to contain away from their unseen neighbours.  On fewer than
+    about 800 texts, 4 epochs are too few steps for the fresh head and the
+    encoder to learn anything (few-sample fine-tuning needs more iterations;
+    Zhang et al., 2021, "Revisiting Few-sample BERT Fine-tuning"), so with
+    ``max_epochs=None`` the fit runs at least 200 optimiser steps: on 100
+    SST-2 phrases (3 subsets), dev accuracy 0.58 with 4 epochs and 0.73 with
+    200 steps.
 
     Attributes
     ----------
@@ -121,6 +127,7 @@ class HFEncoderBackend(TextClassificationBackend):
         "warmup": 0.1,
         "validation_fraction": 0.0,
         "freeze": ["encoder.embeddings.*"],
+        "min_steps": 200,
     }
     uses_pretrained_weights = True
     #: Never chosen by ``backend="auto"``: it has no default model.
