@@ -140,6 +140,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     """
 
     _task: ClassVar[str] = ""
+    #: What the training settings are when neither the estimator nor its backend sets them.
+    _training_fallbacks: ClassVar[Mapping[str, Any]] = TRAINING_FALLBACKS
     # Fitted state (set by ``fit`` or ``skbig.load``); init=False keeps them out of the parameters.
     _backend: Backend = field(init=False, repr=False, compare=False)
     module_: torch.nn.Module = field(init=False, repr=False, compare=False)
@@ -233,9 +235,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         deferred = value == "auto" if name == "freeze" else value is None  # freeze=None trains everything
         if not deferred:
             return value
+        fallback = self._training_fallbacks[name]
         if name in PRETRAINED_ONLY_SETTINGS and getattr(backend, "pretrained", False) is False:
-            return TRAINING_FALLBACKS[name]
-        return backend.training_defaults.get(name, TRAINING_FALLBACKS[name])
+            return fallback
+        return backend.training_defaults.get(name, fallback)
 
     def _class_weight(self, targets: Any) -> torch.Tensor | None:
         return None

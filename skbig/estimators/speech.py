@@ -6,8 +6,9 @@ import numbers
 import os
 import re
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -17,7 +18,7 @@ from skbig.backends.base import Backend, TaskSpec
 from skbig.data.audio import _array_to_float
 from skbig.data.text import check_texts
 from skbig.engine.data import TrainData, iterate_batches, to_device
-from skbig.estimators.base import SkbigEstimator
+from skbig.estimators.base import TRAINING_FALLBACKS, SkbigEstimator
 from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from skbig.metrics import edit_distance, wer
 
@@ -86,10 +87,10 @@ class SpeechRecognizer(SkbigEstimator):
     ----------
     backend : str, default="ctc"
         A ``speech-recognition`` backend (see :func:`skbig.list_backends`).
-    lr_schedule : {"onecycle", "cosine", "constant"}, default="onecycle"
-        Unlike the classifiers, which default to ``"constant"``: speech
-        models trained from scratch need the warm-up and end better with
-        the annealing.
+    lr_schedule : {"onecycle", "cosine", "constant"} or None, default=None
+        ``None``: the backend's recommendation, else ``"onecycle"`` (unlike
+        the classifiers' ``"constant"``: speech models trained from scratch
+        need the warm-up and end better with the annealing).
     sample_rate : int, optional
         Rate in Hz of waveform arrays in ``X``; required when ``X`` holds
         arrays, ignored for files and bytes (they carry their own rate).
@@ -147,8 +148,10 @@ class SpeechRecognizer(SkbigEstimator):
 
     _task = "speech-recognition"
 
+    _training_fallbacks: ClassVar[Mapping[str, Any]] = {**TRAINING_FALLBACKS, "lr_schedule": "onecycle"}
+
     backend: str = "ctc"
-    lr_schedule: str = "onecycle"
+    lr_schedule: str | None = None
     sample_rate: int | None = None
     normalize_text: bool = False
     beam_size: int = 1

@@ -304,3 +304,14 @@ def test_predict_before_fit_and_bad_beam_size_at_predict(fitted, clips):
 def test_item_errors_name_bytes_that_do_not_decode(fitted):
     with pytest.raises(InvalidInputError, match=r"X\[0\] could not be decoded"):
         fitted.predict([io.BytesIO(b"junk").getvalue()])
+
+
+def test_schedule_left_to_the_backend_falls_back_to_onecycle_for_speech():
+    from skbig.backends.registry import get_backend
+
+    asr = SpeechRecognizer()
+    assert asr.get_params()["lr_schedule"] is None
+    backend = get_backend("ctc", "speech-recognition")()
+    assert asr._setting("lr_schedule", backend) == "onecycle"  # not the classifiers' "constant"
+    assert asr._setting("validation_fraction", backend) == 0.1
+    assert SpeechRecognizer(lr_schedule="cosine")._setting("lr_schedule", backend) == "cosine"
