@@ -65,6 +65,8 @@ class TrainingConfig:
     backbone_lr_mult: float = 1.0
     finetune_mix: float = 1.0
     head_init: str = "random"
+    #: Recorded for ``training_settings_``; the estimator splits the data before training.
+    validation_fraction: float = 0.0
     class_weight: torch.Tensor | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 

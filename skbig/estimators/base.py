@@ -281,6 +281,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(self._setting("freeze", backend), config.backbone)
+            config.validation_fraction = fraction
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -302,6 +303,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.device_ = str(device)
         self.precision_ = config.precision
         self.batch_size_ = trainer.micro_batch_size  # smaller than batch_size after an out-of-memory back-off
+        self.training_settings_ = _resolved_settings(config)
 
     def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
         defaults = backend.training_defaults
@@ -392,6 +394,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             "best_epoch": self.best_epoch_,
             "precision": self.precision_,
             "batch_size": self.batch_size_,
+            "training_settings": self.training_settings_,
         }
 
     def _restore_fitted(
@@ -409,6 +412,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.device_ = "cpu" if self.device == "auto" else str(resolve_device(self.device))
         self.precision_ = fitted["precision"]
         self.batch_size_ = int(fitted["batch_size"])
+        self.training_settings_ = dict(fitted.get("training_settings", {}))  # {}: saved before it existed
 
     def __getstate__(self) -> dict[str, Any]:
         """Pickle weights as CPU tensors so a GPU-trained model loads on a CPU-only machine."""
@@ -479,6 +483,26 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             digest.update(_item_bytes(item))
         digest.update(repr(_as_plain(targets)).encode())
         return digest.hexdigest()
+
+
+def _resolved_settings(config: TrainingConfig) -> dict[str, Any]:
+    """What the fit ran with after the estimator's ``None``/"auto" settings met the backend's recipe."""
+    return {
+        "max_epochs": config.max_epochs,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "weight_decay": config.weight_decay,
+        "optimizer": config.optimizer,
+        "lr_schedule": config.lr_schedule,
+        "warmup": config.warmup,
+        "validation_fraction": config.validation_fraction,
+        "patience": config.patience,
+        "frozen": list(config.frozen),
+        "unfreeze_at": config.unfreeze_at,
+        "backbone_lr_mult": config.backbone_lr_mult,
+        "head_init": config.head_init,
+        "finetune_mix": config.finetune_mix,
+    }
 
 
 def _is_str_list(value: Any) -> bool:

@@ -114,6 +114,11 @@ class SpeechRecognizer(SkbigEstimator):
         ``valid_score`` (1 - CER), ``lr`` and ``seconds``.
     best_epoch_ : int
         The epoch whose weights were kept.
+    training_settings_ : dict
+        What the fit ran with once the settings left at ``None``/"auto" took
+        the backend's recommendation: ``lr``, ``batch_size``, ``max_epochs``,
+        ``lr_schedule``, ``warmup``, ``validation_fraction``, ``frozen``
+        (parameter-name patterns), ``backbone_lr_mult``, ``head_init``...
     backend_ : str
         The backend actually used.
     module_ : torch.nn.Module

@@ -38,6 +38,11 @@ class TextClassifier(SkbigClassifier):
         ``valid_score`` (accuracy), ``lr`` and ``seconds``.
     best_epoch_ : int
         The epoch whose weights were kept.
+    training_settings_ : dict
+        What the fit ran with once the settings left at ``None``/"auto" took
+        the backend's recommendation: ``lr``, ``batch_size``, ``max_epochs``,
+        ``lr_schedule``, ``warmup``, ``validation_fraction``, ``frozen``
+        (parameter-name patterns), ``backbone_lr_mult``, ``head_init``...
     backend_ : str
         The backend actually used.
     module_ : torch.nn.Module

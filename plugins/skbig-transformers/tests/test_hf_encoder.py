@@ -423,3 +423,15 @@ def test_linear_probe_starts_from_scikit_learns_logistic_regression(tiny_bert, s
         proba = torch.softmax(backend.forward(module, batch).double(), dim=1).numpy()
     reference = LogisticRegression(C=1.0, tol=1e-10, max_iter=10_000).fit(features, targets)
     np.testing.assert_allclose(proba, reference.predict_proba(features), atol=1e-3)
+
+
+def test_training_settings_record_the_resolved_recipe_and_survive_save(tiny_bert, sentiment, tmp_path):
+    texts, labels = sentiment
+    clf = TextClassifier(
+        backend="hf_encoder", backend_params={"model": tiny_bert}, max_epochs=1, random_state=0
+    ).fit(texts, labels)
+    settings = clf.training_settings_
+    assert settings["lr"] == 5e-5 and settings["lr_schedule"] == "cosine" and settings["warmup"] == 0.1
+    assert settings["frozen"] == ["encoder.embeddings.*"] and settings["validation_fraction"] == 0.0
+    assert settings["head_init"] == "random" and settings["backbone_lr_mult"] == 1.0
+    assert skbig.load(clf.save(tmp_path / "m.skbig")).training_settings_ == settings
