@@ -259,6 +259,10 @@ def _fit_summary(estimator: Any) -> str:
     best = next((r for r in history if r["epoch"] == estimator.best_epoch_), None)
     if best is not None and "valid_score" in best:
         summary += f", best epoch {estimator.best_epoch_} with validation score {best['valid_score']:.4f}"
+    settings = getattr(estimator, "training_settings_", {})
+    if settings:  # what the backend's recipe filled in, so a user can reproduce or vary it
+        shown = ("lr", "batch_size", "lr_schedule", "validation_fraction", "frozen")
+        summary += " [" + ", ".join(f"{k}={settings[k]}" for k in shown if k in settings) + "]"
     return summary
 
 

@@ -315,3 +315,22 @@ def test_python_dash_m_reports_a_data_error_in_one_line_without_traceback(tmp_pa
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.startswith("skbig fit: error: no images") and done.stderr.count("\n") == 1
+
+
+def test_fit_summary_shows_the_settings_the_fit_ran_with(work, tmp_path, capsys):
+    code = main(
+        [
+            "fit",
+            "--task",
+            "text",
+            str(work / "sms.csv"),
+            "-o",
+            str(tmp_path / "m.skbig"),
+            *COLUMNS,
+            *FAST_TEXT,
+        ]
+    )
+    assert code == 0
+    out = capsys.readouterr().out
+    # fasttext's recommended lr and batch size; the fallbacks for what it does not recommend.
+    assert "lr=0.005" in out and "lr_schedule=constant" in out and "validation_fraction=0.1" in out
