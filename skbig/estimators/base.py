@@ -394,7 +394,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             "best_epoch": self.best_epoch_,
             "precision": self.precision_,
             "batch_size": self.batch_size_,
-            "training_settings": self.training_settings_,
+            "training_settings": getattr(self, "training_settings_", {}),  # absent from older pickles
         }
 
     def _restore_fitted(
