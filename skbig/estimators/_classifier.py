@@ -73,8 +73,10 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         self.classes_ = classes
         return encoded, TaskSpec(self._task, len(classes))
 
-    def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
-        config = super()._training_config(backend, device, seed, targets, train_idx, X, valid_data)
+    def _training_config(
+        self, backend, settings, device, seed, targets, train_idx, X, valid_data
+    ) -> TrainingConfig:  # type: ignore[no-untyped-def]
+        config = super()._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
         config.head_init = self._resolve_head_init(backend)
         return config
 

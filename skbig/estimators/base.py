@@ -264,8 +264,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         targets, spec = self._prepare_targets(y, len(X), backend)
         seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         device = resolve_device(self.device)
-        fraction = float(self._setting("validation_fraction", backend))
-        train_idx, valid_idx = self._split(targets, len(X), seed, fraction)
+        settings = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
+        train_idx, valid_idx = self._split(targets, len(X), seed, float(settings["validation_fraction"]))
         with torch.random.fork_rng(devices=_fork_devices(device)):
             torch.manual_seed(seed)
             if continuing:
@@ -278,10 +278,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             valid_data = None
             if valid_idx is not None:
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
-            config = self._training_config(backend, device, seed, targets, train_idx, X, valid_data)
+            config = self._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
-            config.frozen = _frozen_patterns(self._setting("freeze", backend), config.backbone)
-            config.validation_fraction = fraction
+            config.frozen = _frozen_patterns(settings["freeze"], config.backbone)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -305,12 +304,15 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.batch_size_ = trainer.micro_batch_size  # smaller than batch_size after an out-of-memory back-off
         self.training_settings_ = _resolved_settings(config)
 
-    def _training_config(self, backend, device, seed, targets, train_idx, X, valid_data) -> TrainingConfig:  # type: ignore[no-untyped-def]
+    def _training_config(
+        self, backend, settings, device, seed, targets, train_idx, X, valid_data
+    ) -> TrainingConfig:  # type: ignore[no-untyped-def]
+        """The loop's knobs from ``settings`` (each already this estimator's value or the backend's)."""
         defaults = backend.training_defaults
         patience = (
             _patience(self.early_stopping, defaults.get("patience")) if valid_data is not None else None
         )
-        resolved = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
+        resolved = dict(settings)
         if self.max_epochs is None and defaults.get("min_steps"):
             # A recommended epoch count is sized for typical data; on a small training set it
             # would end the fit after a handful of steps, so train at least ``min_steps``.
@@ -339,6 +341,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             unfreeze_at=self.unfreeze_at,
             backbone_lr_mult=float(resolved["backbone_lr_mult"]),
             finetune_mix=float(self.finetune_mix),
+            validation_fraction=float(resolved["validation_fraction"]),
         )
 
     # -- inference helpers ---------------------------------------------------------------

@@ -61,23 +61,17 @@ def work(tmp_path_factory):
     return root
 
 
+def fit_text(work, model, *extra):
+    """``skbig fit --task text`` on the SMS sample, one fast epoch; returns the exit code."""
+    return main(
+        ["fit", "--task", "text", str(work / "sms.csv"), "-o", str(model), *COLUMNS, *extra, *FAST_TEXT]
+    )
+
+
 @pytest.fixture(scope="module")
 def text_model(work):
     model = work / "sms.skbig"
-    code = main(
-        [
-            "fit",
-            "--task",
-            "text",
-            str(work / "sms.csv"),
-            "-o",
-            str(model),
-            *COLUMNS,
-            "--param",
-            "lr=0.01",
-            *FAST_TEXT,
-        ]
-    )
+    code = fit_text(work, model, "--param", "lr=0.01")
     assert code == 0
     return model
 
@@ -318,18 +312,7 @@ def test_python_dash_m_reports_a_data_error_in_one_line_without_traceback(tmp_pa
 
 
 def test_fit_summary_shows_the_settings_the_fit_ran_with(work, tmp_path, capsys):
-    code = main(
-        [
-            "fit",
-            "--task",
-            "text",
-            str(work / "sms.csv"),
-            "-o",
-            str(tmp_path / "m.skbig"),
-            *COLUMNS,
-            *FAST_TEXT,
-        ]
-    )
+    code = fit_text(work, tmp_path / "m.skbig")
     assert code == 0
     out = capsys.readouterr().out
     # fasttext's recommended lr and batch size; the fallbacks for what it does not recommend.
