@@ -20,6 +20,7 @@ import numbers
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -117,7 +118,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     freeze : "auto", None, "backbone" or list of str
         Parameters not trained at first: the backend's backbone, or the
         parameter names matching these glob patterns; None trains everything.
-        ``"auto"`` is the backend's recommendation when it starts from
+        ``fit`` raises when a pattern matches no parameter, or ``"backbone"``
+        is asked of a backend without one.  ``"auto"`` is the backend's recommendation when it starts from
         pretrained weights (e.g. the transformer encoders keep their token
         embeddings), else nothing.
     unfreeze_at : int or None
@@ -281,6 +283,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             config = self._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(settings["freeze"], config.backbone)
+            _check_freeze_targets(self.freeze, module, config.backbone, backend.name)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -518,6 +521,31 @@ def _frozen_patterns(freeze: str | list[str] | None, backbone: Sequence[str]) ->
     if freeze == "backbone":
         return list(backbone)
     return list(freeze)
+
+
+def _check_freeze_targets(
+    freeze: Any, module: torch.nn.Module, backbone: Sequence[str], backend: str
+) -> None:
+    """Raise when an explicit ``freeze`` would freeze nothing: a typo must not silently train everything.
+
+    A backend's own recommendation (``freeze="auto"``) is not checked: it may
+    name layers that some models of a generic backend lack.
+    """
+    if freeze == "backbone" and not backbone:
+        raise InvalidParameterError(
+            f"freeze='backbone', but backend {backend!r} names no backbone (it has no pretrained "
+            "part); pass a list of parameter-name glob patterns instead, or freeze=None"
+        )
+    if not isinstance(freeze, (list, tuple)):
+        return
+    names = [name for name, _ in module.named_parameters()]
+    unmatched = [pattern for pattern in freeze if not any(fnmatch(name, pattern) for name in names)]
+    if unmatched:
+        examples = ", ".join(repr(name) for name in names[:3])
+        raise InvalidParameterError(
+            f"freeze pattern(s) {unmatched} match no parameter of backend {backend!r}; patterns are "
+            f"fnmatch globs over parameter names such as {examples} (model.named_parameters())"
+        )
 
 
 def _item_bytes(item: Any) -> bytes:

@@ -261,6 +261,8 @@ def test_scratch_backend_without_recommendations_uses_the_documented_fallbacks(s
         ({"lr_schedule": "step"}, "lr_schedule must be one of"),
         ({"warmup": 1.5}, "warmup must be < 1"),
         ({"freeze": "encoder"}, "freeze must be 'auto', None, 'backbone' or a list"),
+        ({"freeze": ["embedding.*", "encoder.*"]}, "freeze pattern(s) ['encoder.*'] match no parameter"),
+        ({"freeze": "backbone"}, "backend 'fasttext' names no backbone"),
         ({"backbone_lr_mult": 0}, "backbone_lr_mult must be > 0"),
         ({"precision": "fp8"}, "precision must be one of"),
         ({"early_stopping": -1}, "early_stopping"),
