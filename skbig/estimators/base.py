@@ -18,6 +18,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -124,7 +125,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         embeddings), else nothing.
     unfreeze_at : int or None
         Epoch (0-based) from which frozen parameters train too; None keeps
-        them frozen for the whole fit.
+        them frozen for the whole fit (``fit`` warns when it is not below
+        ``max_epochs``, as they would then never train).
     backbone_lr_mult : float or None
         Discriminative learning rate: backbone parameters use ``lr *
         backbone_lr_mult``.  ``None``: the backend's recommendation when it
@@ -284,6 +286,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(settings["freeze"], config.backbone)
             _check_freeze_targets(self.freeze, module, config.backbone, backend.name)
+            _warn_if_never_unfrozen(config)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
             try:
@@ -545,6 +548,18 @@ def _check_freeze_targets(
         raise InvalidParameterError(
             f"freeze pattern(s) {unmatched} match no parameter of backend {backend!r}; patterns are "
             f"fnmatch globs over parameter names such as {examples} (model.named_parameters())"
+        )
+
+
+def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
+    """Warn when ``unfreeze_at`` falls after the last epoch: the user asked for an unfreeze that cannot happen."""
+    at, epochs = config.unfreeze_at, config.max_epochs
+    if config.frozen and at is not None and 0 < epochs <= at:
+        warnings.warn(
+            f"unfreeze_at={at} is not below max_epochs={epochs}, so the frozen parameters never "
+            "train in this fit; lower unfreeze_at, or pass unfreeze_at=None to keep them frozen",
+            UserWarning,
+            stacklevel=3,
         )
 
 

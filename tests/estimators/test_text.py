@@ -279,6 +279,14 @@ def test_invalid_parameters_are_named(params, fragment):
     assert fragment in str(info.value)
 
 
+def test_unfreeze_after_the_last_epoch_warns(small_sms):
+    X, y = small_sms
+    clf = TextClassifier(backend="fasttext", freeze=["embedding.*"], unfreeze_at=2, max_epochs=2)
+    with pytest.warns(UserWarning, match="unfreeze_at=2 is not below max_epochs=2"):
+        clf.fit(X, y)
+    TextClassifier(backend="fasttext", freeze=["embedding.*"], unfreeze_at=1, max_epochs=2).fit(X, y)
+
+
 def test_unknown_backend_suggests_closest_and_lists_installed():
     with pytest.raises(BackendNotFoundError) as info:
         TextClassifier(backend="fastext").fit(GOOD_X, GOOD_Y)
