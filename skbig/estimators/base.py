@@ -552,7 +552,7 @@ def _check_freeze_targets(
 
 
 def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
-    """Warn when ``unfreeze_at`` falls after the last epoch: the user asked for an unfreeze that cannot happen."""
+    """Warn when ``unfreeze_at`` falls after the last epoch: an unfreeze asked for that cannot happen."""
     at, epochs = config.unfreeze_at, config.max_epochs
     if config.frozen and at is not None and 0 < epochs <= at:
         warnings.warn(
