@@ -119,10 +119,11 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     freeze : "auto", None, "backbone" or list of str
         Parameters not trained at first: the backend's backbone, or the
         parameter names matching these glob patterns; None trains everything.
-        ``fit`` raises when a pattern matches no parameter, or ``"backbone"``
-        is asked of a backend without one.  ``"auto"`` is the backend's recommendation when it starts from
+        ``"auto"`` is the backend's recommendation when it starts from
         pretrained weights (e.g. the transformer encoders keep their token
-        embeddings), else nothing.
+        embeddings), else nothing.  ``fit`` raises when a pattern you pass
+        matches no parameter, or ``"backbone"`` is asked of a backend
+        without one.
     unfreeze_at : int or None
         Epoch (0-based) from which frozen parameters train too; None keeps
         them frozen for the whole fit (``fit`` warns when it is not below
