@@ -285,8 +285,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
             config = self._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
             config.backbone = backend.backbone_parameter_names(module)
-            config.frozen = _frozen_patterns(settings["freeze"], config.backbone)
-            _check_freeze_targets(self.freeze, module, config.backbone, backend.name)
+            config.frozen = _frozen_patterns(
+                settings["freeze"], config.backbone, module, backend.name, recommended=self.freeze == "auto"
+            )
             _warn_if_never_unfrozen(config)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
@@ -519,37 +520,41 @@ def _is_str_list(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(v, str) for v in value)
 
 
-def _frozen_patterns(freeze: str | list[str] | None, backbone: Sequence[str]) -> list[str]:
+def _frozen_patterns(
+    freeze: str | list[str] | None,
+    backbone: Sequence[str],
+    module: torch.nn.Module,
+    backend: str,
+    *,
+    recommended: bool,
+) -> list[str]:
+    """The parameter-name globs that ``freeze`` stands for.
+
+    A value the user passed that would freeze nothing raises: a typo must not
+    silently train everything.  A backend's own recommendation
+    (``recommended``, from ``freeze="auto"``) is not checked: it may name
+    layers that some models of a generic backend lack.
+    """
     if freeze is None:
         return []
     if freeze == "backbone":
+        if not backbone and not recommended:
+            raise InvalidParameterError(
+                f"freeze='backbone', but backend {backend!r} names no backbone (it has no pretrained "
+                "part); pass a list of parameter-name glob patterns instead, or freeze=None"
+            )
         return list(backbone)
-    return list(freeze)
-
-
-def _check_freeze_targets(
-    freeze: Any, module: torch.nn.Module, backbone: Sequence[str], backend: str
-) -> None:
-    """Raise when an explicit ``freeze`` would freeze nothing: a typo must not silently train everything.
-
-    A backend's own recommendation (``freeze="auto"``) is not checked: it may
-    name layers that some models of a generic backend lack.
-    """
-    if freeze == "backbone" and not backbone:
-        raise InvalidParameterError(
-            f"freeze='backbone', but backend {backend!r} names no backbone (it has no pretrained "
-            "part); pass a list of parameter-name glob patterns instead, or freeze=None"
-        )
-    if not isinstance(freeze, (list, tuple)):
-        return
-    names = [name for name, _ in module.named_parameters()]
-    unmatched = [pattern for pattern in freeze if not any(fnmatch(name, pattern) for name in names)]
-    if unmatched:
-        examples = ", ".join(repr(name) for name in names[:3])
-        raise InvalidParameterError(
-            f"freeze pattern(s) {unmatched} match no parameter of backend {backend!r}; patterns are "
-            f"fnmatch globs over parameter names such as {examples} (model.named_parameters())"
-        )
+    patterns = list(freeze)
+    if not recommended:
+        names = [name for name, _ in module.named_parameters()]
+        unmatched = [pattern for pattern in patterns if not any(fnmatch(name, pattern) for name in names)]
+        if unmatched:
+            examples = ", ".join(repr(name) for name in names[:3])
+            raise InvalidParameterError(
+                f"freeze pattern(s) {unmatched} match no parameter of backend {backend!r}; patterns "
+                f"are fnmatch globs over parameter names such as {examples} (model.named_parameters())"
+            )
+    return patterns
 
 
 def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
