@@ -25,6 +25,7 @@ from torch.nn.utils.rnn import pad_sequence
 from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 
 __all__ = [
+    "audio_seconds",
     "load_audio",
     "resample",
     "mel_filterbank",
@@ -166,6 +167,46 @@ def load_audio(item: Any, *, index: int, sample_rate: int | None, target_rate: i
     if not np.isfinite(wave).all():
         raise InvalidInputError(f"{where} contains NaN or inf samples; clean it, e.g. np.nan_to_num(x)")
     return resample(wave, rate, target_rate)
+
+
+def audio_seconds(item: Any, *, sample_rate: int | None) -> float | None:
+    """Duration of one item of ``X`` in seconds, without decoding its samples.
+
+    Why: a backend with a length limit can check every clip before training
+    starts, instead of failing mid-epoch.  Files are asked for their header
+    only; arrays are measured.
+
+    Parameters
+    ----------
+    item : ndarray, str, pathlib.Path or bytes
+        As for :func:`load_audio`.
+    sample_rate : int or None
+        Rate of array items in Hz.
+
+    Returns
+    -------
+    float or None
+        Seconds, or None when the duration cannot be read cheaply (an array
+        without ``sample_rate``, an unreadable file): :func:`load_audio`
+        raises the error that explains it when the item is decoded.
+
+    Examples
+    --------
+    >>> audio_seconds(np.zeros(24000, dtype=np.float32), sample_rate=16000)
+    1.5
+    """
+    try:
+        if isinstance(item, np.ndarray):
+            return item.shape[0] / sample_rate if sample_rate and item.ndim == 1 else None
+        if isinstance(item, (str, os.PathLike)):
+            info = sf.info(os.fspath(item))
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            info = sf.info(io.BytesIO(bytes(item)))
+        else:
+            return None
+    except (sf.SoundFileError, RuntimeError, ValueError, TypeError, OSError):
+        return None
+    return info.frames / info.samplerate if info.samplerate else None
 
 
 def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:

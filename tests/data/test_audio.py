@@ -13,6 +13,7 @@ from torch.utils.data import DataLoader
 
 from skbig.data.audio import (
     AudioDataset,
+    audio_seconds,
     load_audio,
     log_mel_features,
     log_mel_spectrogram,
@@ -161,6 +162,26 @@ def test_files_are_resampled_from_their_own_rate(audio_files, pcm):
 def test_bad_items_raise_errors_naming_the_index(audio_files, make_item, exc, pattern):
     with pytest.raises(exc, match=pattern):
         _load(make_item(audio_files), index=7, sample_rate=RATE)
+
+
+@pytest.mark.parametrize("fmt", ["wav", "flac", "ogg", "stereo"])
+def test_audio_seconds_reads_the_duration_of_paths_and_bytes(audio_files, pcm, fmt):
+    path = audio_files[fmt]
+    assert audio_seconds(path, sample_rate=None) == pytest.approx(len(pcm) / RATE)
+    assert audio_seconds(str(path), sample_rate=None) == audio_seconds(path.read_bytes(), sample_rate=None)
+
+
+def test_audio_seconds_measures_arrays_and_leaves_unreadable_items_to_load_audio(audio_files):
+    assert audio_seconds(np.zeros(12000, dtype=np.int16), sample_rate=8000) == 1.5
+    for item, rate in [
+        (np.zeros(100), None),  # no rate: load_audio names the missing sample_rate
+        (np.zeros((10, 2)), 8000),
+        (audio_files["corrupt"], None),
+        (audio_files["wav"].parent / "no.wav", None),
+        (b"not audio at all", None),
+        ([0.1, 0.2], None),
+    ]:
+        assert audio_seconds(item, sample_rate=rate) is None
 
 
 def test_decode_errors_chain_the_soundfile_error(audio_files):

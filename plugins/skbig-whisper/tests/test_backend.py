@@ -11,9 +11,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 from skbig_whisper.backend import WhisperBackend, WhisperTinyEnBackend
-from skbig_whisper.features import whisper_log_mel
+from skbig_whisper.features import split_at_pauses, whisper_log_mel, whisper_log_mel_windows
 
 import skbig
 from skbig import SpeechRecognizer
@@ -86,6 +87,38 @@ def test_log_mel_matches_whisper_feature_extractor(seconds: float) -> None:
     ours = whisper_log_mel(audio).numpy().T
     assert ours.shape == reference.input_features[0].shape == (80, 3000)
     np.testing.assert_allclose(ours, reference.input_features[0], atol=2e-5)
+
+
+def _noise_with_pauses(seconds: float, pauses: list[tuple[float, float]], seed: int = 0) -> np.ndarray:
+    """16 kHz noise (speech stand-in) that is exactly silent during each ``(start, end)`` pause."""
+    audio = (0.1 * np.random.default_rng(seed).standard_normal(int(seconds * 16000))).astype(np.float32)
+    for start, end in pauses:
+        audio[int(start * 16000) : int(end * 16000)] = 0.0
+    return audio
+
+
+def test_long_clip_is_cut_in_its_pauses_and_keeps_every_sample() -> None:
+    audio = _noise_with_pauses(75.0, [(27.3, 27.7), (55.1, 55.5)])
+    pieces = split_at_pauses(audio)
+    cuts = np.cumsum([len(p) for p in pieces])[:-1] / 16000
+    np.testing.assert_allclose(cuts, [27.5, 55.3], atol=0.02)  # the middle of each pause
+    assert all(len(p) <= 30 * 16000 for p in pieces)
+    np.testing.assert_array_equal(np.concatenate(pieces), audio)
+    (whole,) = split_at_pauses(audio[: 30 * 16000])  # a clip that fits is not cut
+    np.testing.assert_array_equal(whole, audio[: 30 * 16000])
+
+
+def test_long_clip_without_pauses_is_still_cut_within_the_window() -> None:
+    pieces = split_at_pauses(_noise_with_pauses(95.0, []))
+    assert len(pieces) == 4 and all(25 * 16000 <= len(p) <= 30 * 16000 for p in pieces[:-1])
+
+
+def test_silent_pieces_of_a_long_clip_are_not_transcribed() -> None:
+    speech_then_silence = _noise_with_pauses(70.0, [(28.0, 70.0)])
+    windows = whisper_log_mel_windows(speech_then_silence)
+    assert windows.shape == (1, 3000, 80)
+    torch.testing.assert_close(windows[0], whisper_log_mel(split_at_pauses(speech_then_silence)[0]))
+    assert whisper_log_mel_windows(np.zeros(70 * 16000, dtype=np.float32)).shape == (1, 3000, 80)
 
 
 # -- targets --------------------------------------------------------------------------------------
@@ -209,6 +242,46 @@ def test_early_stopping_keeps_the_pretrained_weights_when_no_epoch_beats_them(
 
 
 # -- other behaviour ------------------------------------------------------------------------------
+def test_long_clip_is_transcribed_piece_by_piece(tiny_whisper: str, speech, tmp_path: Path) -> None:
+    X, y, extra = speech
+    asr = SpeechRecognizer(
+        backend="whisper_tiny_en",
+        pretrained=tiny_whisper,
+        max_epochs=0,
+        normalize_text=False,
+        backend_params={"max_new_tokens": 4},
+        **extra,
+    ).fit(X, y)
+    long_clip = _noise_with_pauses(65.0, [(27.0, 28.0), (54.0, 55.0)], seed=1)
+    sf.write(tmp_path / "long.wav", long_clip, 16000)
+    piece_paths = []
+    for i, piece in enumerate(split_at_pauses(long_clip)):
+        sf.write(tmp_path / f"piece{i}.wav", piece, 16000)
+        piece_paths.append(tmp_path / f"piece{i}.wav")
+    assert len(piece_paths) == 3
+    pieces_text = asr.predict(piece_paths)
+    assert all(pieces_text)  # every piece says something, so a lost piece would show
+    (long_text,) = asr.predict([tmp_path / "long.wav"])
+    assert long_text == " ".join(t for t in pieces_text if t)
+    # With a short clip beside it, in one batch, each clip still gets its own text.
+    assert asr.predict([X[0], tmp_path / "long.wav", X[1]]) == [
+        *asr.predict([X[0]]),
+        long_text,
+        *asr.predict([X[1]]),
+    ]
+
+
+def test_training_clip_longer_than_the_window_is_refused_before_training(
+    tiny_whisper: str, speech, tmp_path: Path
+) -> None:
+    X, y, extra = speech
+    sf.write(tmp_path / "long.wav", _noise_with_pauses(31.0, []), 16000)
+    asr = SpeechRecognizer(backend="whisper_tiny_en", pretrained=tiny_whisper, **FAST, **extra)
+    with pytest.raises(InvalidInputError, match=r"X\[1\] is 31\.0 s long.*at most 30 s"):
+        asr.fit([X[0], tmp_path / "long.wav", *X[2:]], y)
+    assert not hasattr(asr, "history_")
+
+
 def test_generic_whisper_backend_takes_a_model_directory(tiny_whisper: str, speech, tmp_path: Path) -> None:
     X, y, extra = speech
     params = {**FAST, "backend_params": {"model": tiny_whisper, "max_new_tokens": 4}}
@@ -310,3 +383,28 @@ def test_real_tiny_en_fine_tunes_one_epoch_on_twenty_clips(tmp_path: Path) -> No
     predictions = asr.predict(X_test)
     assert 1 - wer(y_test, predictions) >= 0.8
     assert skbig.load(asr.save(tmp_path / "tiny-en.skbig")).predict(X_test) == predictions
+
+
+@pytest.mark.slow
+def test_real_tiny_en_hears_speech_past_thirty_seconds(tmp_path: Path) -> None:
+    from skbig.data.audio import load_audio
+    from skbig.datasets import load_fsdd_sample
+
+    paths, words = load_fsdd_sample()
+    asr = SpeechRecognizer(backend="whisper_tiny_en", normalize_text=True, max_epochs=0).fit(
+        paths[:2], words[:2]
+    )
+    candidates = list(range(0, len(paths), 5))
+    alone = [_digit_words(h) for h in asr.predict([paths[i] for i in candidates])]
+    heard = [i for i, h in zip(candidates, alone, strict=True) if h == words[i]]
+    first, last = heard[0], next(i for i in heard if words[i] != words[heard[0]])
+    # A 45-s recording: one digit at 2 s, another at 40 s, silence between.
+    recording = np.zeros(45 * 16000, dtype=np.float32)
+    for at, i in [(2, first), (40, last)]:
+        clip = load_audio(paths[i], index=0, sample_rate=None, target_rate=16000)
+        recording[at * 16000 : at * 16000 + len(clip)] = clip
+    sf.write(tmp_path / "long.wav", recording, 16000)
+    (text,) = asr.predict([tmp_path / "long.wav"])
+    print(words[first], words[last], repr(text))
+    # Before long clips were cut into windows, everything after 30 s was dropped.
+    assert [_digit_words(w) for w in text.split()] == [words[first], words[last]]

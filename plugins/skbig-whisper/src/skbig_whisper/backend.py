@@ -12,7 +12,10 @@ the CTC contract of :class:`skbig.backends.base.SpeechRecognitionBackend`:
   starts with a space); the loss is teacher-forced cross-entropy over the
   text tokens and the end token;
 - decoding is ``generate`` (greedy, or beam search with ``beam_size`` beams)
-  and the text comes back stripped.
+  and the text comes back stripped;
+- a clip longer than the 30-s window is transcribed in pieces cut at pauses
+  (:func:`skbig_whisper.features.split_at_pauses`) and their texts joined;
+  training clips must fit the window (their transcripts cannot be cut).
 
 Transfer learning: ``backbone_parameter_names`` is the encoder
 (``model.encoder.*``), so ``freeze="backbone"`` trains the decoder only;
@@ -43,7 +46,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from skbig.backends.base import SpeechRecognitionBackend, TaskSpec
-from skbig.data.audio import AudioDataset
+from skbig.data.audio import AudioDataset, audio_seconds
 from skbig.engine.data import DatasetData
 from skbig.exceptions import InvalidInputError, InvalidParameterError
 from skbig.pretrained import (
@@ -54,7 +57,7 @@ from skbig.pretrained import (
     relocate_model,
     weights_resolve_offline,
 )
-from skbig_whisper.features import SAMPLE_RATE, whisper_log_mel
+from skbig_whisper.features import N_SAMPLES, SAMPLE_RATE, whisper_log_mel, whisper_log_mel_windows
 from skbig_whisper.weights import TINY_EN_HUB_ID, TINY_EN_WEIGHTS
 
 __all__ = ["WhisperBackend", "WhisperTinyEnBackend"]
@@ -66,6 +69,8 @@ _DIRECTORY_HINT = (
 )
 #: Clips per encoder call outside training: bounds memory whatever the batch size.
 _INFERENCE_CHUNK = 16
+#: 30-s windows per ``generate`` call when predicting: long clips have many.
+_DECODE_CHUNK = 64
 
 
 class WhisperBackend(SpeechRecognitionBackend):
@@ -331,16 +336,41 @@ class WhisperBackend(SpeechRecognitionBackend):
 
     # -- data ---------------------------------------------------------------------------------------
     def make_data(self, X: Sequence[Any], targets: Any = None, *, train: bool = False) -> DatasetData:
-        """Clips decoded lazily, resampled to 16 kHz, as ``(3000, n_mels)`` Whisper features."""
+        """Clips decoded lazily, resampled to 16 kHz, as Whisper features.
+
+        With transcripts (training, validation) every clip is one
+        ``(3000, n_mels)`` window, and a clip longer than 30 s is an error
+        raised before training starts: its transcript cannot be split with it.
+        Without (prediction) a longer clip becomes several windows
+        (:func:`~skbig_whisper.features.whisper_log_mel_windows`) whose texts
+        :meth:`decode` joins.
+        """
         n_mels = int(self._config()["num_mel_bins"])
+        if targets is not None:
+            self._check_clip_lengths(X)
+            feature_fn, collate = partial(whisper_log_mel, n_mels=n_mels), AudioDataset.collate
+        else:
+            feature_fn, collate = partial(whisper_log_mel_windows, n_mels=n_mels), _collate_windows
         audio = AudioDataset(
             X,
             sample_rate=self.input_sample_rate,
             target_rate=SAMPLE_RATE,
             targets=targets,
-            feature_fn=partial(whisper_log_mel, n_mels=n_mels),
+            feature_fn=feature_fn,
         )
-        return DatasetData(audio, AudioDataset.collate)
+        return DatasetData(audio, collate)
+
+    def _check_clip_lengths(self, X: Sequence[Any]) -> None:
+        """Refuse training clips longer than Whisper's 30-s window (read from file headers, not decoded)."""
+        limit = N_SAMPLES / SAMPLE_RATE
+        for index, item in enumerate(X):
+            seconds = audio_seconds(item, sample_rate=self.input_sample_rate)
+            if seconds is not None and seconds > limit + 1e-6:
+                raise InvalidInputError(
+                    f"X[{index}] is {seconds:.1f} s long, and Whisper trains on clips of at most "
+                    f"{limit:.0f} s (its encoder's window); cut it into shorter clips, each with its "
+                    "own part of the transcript (predict transcribes long clips in pieces by itself)"
+                )
 
     # -- the network ------------------------------------------------------------------------------
     def build_module(self, spec: TaskSpec) -> nn.Module:
@@ -410,7 +440,24 @@ class WhisperBackend(SpeechRecognitionBackend):
         )
 
     def decode(self, module: nn.Module, batch: Mapping[str, Any], *, beam_size: int = 1) -> list[str]:
-        """Transcribe a batch with ``generate``: greedy for ``beam_size=1``, else beam search."""
+        """Transcribe a batch with ``generate``: greedy for ``beam_size=1``, else beam search.
+
+        A prediction batch (``"windows"``: how many 30-s windows each clip
+        has) is generated :data:`_DECODE_CHUNK` windows at a time, so memory
+        stays bounded however long the clips, and each clip's window texts
+        are joined with spaces.
+        """
+        if "windows" not in batch:
+            return self._generate(module, batch, beam_size)
+        features = batch["x"]
+        texts: list[str] = []
+        for start in range(0, len(features), _DECODE_CHUNK):
+            texts += self._generate(module, {"x": features[start : start + _DECODE_CHUNK]}, beam_size)
+        ends = torch.cumsum(batch["windows"], 0).tolist()
+        return [" ".join(t for t in texts[a:b] if t) for a, b in zip([0, *ends[:-1]], ends)]
+
+    def _generate(self, module: nn.Module, batch: Mapping[str, Any], beam_size: int) -> list[str]:
+        """One text per row of ``batch["x"]`` (one 30-s window each), stripped."""
         from transformers.modeling_outputs import BaseModelOutput
 
         states = self._encode(module, batch)
@@ -433,8 +480,9 @@ class WhisperBackend(SpeechRecognitionBackend):
                 generation_config=generation,
                 **kwargs,
             )
-        texts = self.tokenizer().batch_decode(generated, skip_special_tokens=True)
-        return [str(text).strip() for text in texts]
+        return [
+            str(text).strip() for text in self.tokenizer().batch_decode(generated, skip_special_tokens=True)
+        ]
 
     @classmethod
     def search_space(cls) -> dict[str, Any]:
@@ -449,6 +497,16 @@ class WhisperBackend(SpeechRecognitionBackend):
             "freeze": ("categorical", [None, "backbone"]),
             "backbone_lr_mult": ("log_float", 0.1, 1.0),
         }
+
+
+def _collate_windows(samples: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Stack every clip's windows into one ``(n_windows, 3000, n_mels)`` batch; ``"windows"``: per clip."""
+    windows = [sample["x"] for sample in samples]
+    return {
+        "x": torch.cat(windows),
+        "x_lengths": torch.tensor([w.shape[1] for w in windows for _ in range(w.shape[0])], dtype=torch.long),
+        "windows": torch.tensor([w.shape[0] for w in windows], dtype=torch.long),
+    }
 
 
 @contextlib.contextmanager
