@@ -90,8 +90,10 @@ class WhisperBackend(SpeechRecognitionBackend):
     language : str, default="en"
         Language token of the prompt for multilingual checkpoints (ignored by
         English-only ``.en`` models).
-    max_new_tokens : int, default=128
-        Most tokens generated per clip (capped by the decoder's length).
+    max_new_tokens : int, default=224
+        Most tokens generated per 30-s window (capped by the decoder's
+        length); 224 is Whisper's own limit, room for fast speech filling
+        a window of a long recording.
     allow_download : bool, default=False
         Permit a hub download when the model is neither local nor cached;
         ``HF_HUB_OFFLINE=1`` forbids it regardless.
@@ -123,7 +125,7 @@ class WhisperBackend(SpeechRecognitionBackend):
     defaults: ClassVar[Mapping[str, Any]] = {
         "model": None,
         "language": "en",
-        "max_new_tokens": 128,
+        "max_new_tokens": 224,
         "allow_download": False,
     }
     training_defaults: ClassVar[Mapping[str, Any]] = {
@@ -546,7 +548,7 @@ class WhisperTinyEnBackend(WhisperBackend):
     >>> from skbig import SpeechRecognizer
     >>> asr = SpeechRecognizer(backend="whisper_tiny_en", freeze="backbone", normalize_text=True)
     >>> asr.get_params()["backend_params__max_new_tokens"]
-    128
+    224
     """
 
     name = "whisper_tiny_en"
