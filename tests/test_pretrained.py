@@ -254,10 +254,3 @@ def test_a_plain_directory_that_has_gone_says_to_put_it_back(tmp_path, offline, 
         f"to use it, but {str(path)!r} {gone}; put that directory back (or a copy at the same path)"
     )
     assert offline == []
-
-
-def test_docstring_example_runs():
-    import doctest
-
-    result = doctest.testmod(skbig.pretrained, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

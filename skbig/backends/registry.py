@@ -183,7 +183,7 @@ def list_backends(task: str | None = None) -> list[BackendInfo]:
     Examples
     --------
     >>> import skbig
-    >>> [b.name for b in skbig.list_backends("text-classification")][:2]
+    >>> [b.name for b in skbig.list_backends("text-classification") if b.distribution == "skbig"]
     ['fasttext', 'lstm']
     """
     if task is not None and task not in TASKS:

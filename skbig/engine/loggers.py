@@ -47,7 +47,7 @@ class CSVLogger(Callback):
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "history.csv"
     >>> clf = TextClassifier(max_epochs=2, random_state=0, callbacks=[CSVLogger(path)])
     >>> clf = clf.fit(["good", "bad"] * 20, ["+", "-"] * 20)
-    >>> [row["epoch"] for row in csv.DictReader(path.open())]
+    >>> [row["epoch"] for row in csv.DictReader(path.read_text().splitlines())]
     ['1', '2']
     """
 

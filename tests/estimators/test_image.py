@@ -371,12 +371,3 @@ def test_bad_backend_hyperparameters_are_refused_at_fit(digits):
         tiny(image_shape=(8, 8), backend_params={"width": 0}).fit(X, y)
     with pytest.raises(InvalidParameterError, match="image_size must be a positive int"):
         tiny(image_shape=(8, 8), backend_params={"image_size": -3}).fit(X, y)
-
-
-def test_docstring_example_runs():
-    import doctest
-
-    import skbig.estimators.image as module
-
-    result = doctest.testmod(module, optionflags=doctest.ELLIPSIS)
-    assert result.attempted > 0 and result.failed == 0

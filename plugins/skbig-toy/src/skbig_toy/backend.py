@@ -14,7 +14,19 @@ from skbig.engine.data import TensorData
 
 
 class BagOfWordsBackend(TextClassificationBackend):
-    """Normalised bag-of-words counts and a linear classifier."""
+    """Normalised bag-of-words counts and a linear classifier.
+
+    Examples
+    --------
+    Installed, the plugin's entry point makes the backend a name to pass:
+
+    >>> from skbig import TextClassifier
+    >>> clf = TextClassifier(backend="toy_bow", random_state=0)
+    >>> reviews = ["great film", "awful film", "great cast", "awful plot"] * 10
+    >>> clf = clf.fit(reviews, ["+", "-", "+", "-"] * 10)
+    >>> clf.predict(["a great plot", "awful"]).tolist()
+    ['+', '-']
+    """
 
     name = "toy_bow"
     defaults = {"max_vocab": 5000, "min_count": 1}
