@@ -54,7 +54,7 @@ class ProgressBar(Callback):
 
     def on_epoch_end(self, trainer: Trainer, record: Mapping[str, Any]) -> bool | None:
         if self._bar is not None:
-            shown = {k: f"{v:.4f}" for k, v in record.items() if isinstance(v, float)}
+            shown = {k: f"{v:.4g}" for k, v in record.items() if isinstance(v, float)}
             self._bar.set_postfix(epoch=record["epoch"], **shown)
         return None
 

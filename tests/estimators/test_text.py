@@ -192,8 +192,9 @@ def test_verbose_shows_progress_and_quiet_is_silent(small_sms, capsys):
     X, y = small_sms
     TextClassifier(max_epochs=1, random_state=0).fit(X, y)
     assert capsys.readouterr().err == ""
-    TextClassifier(max_epochs=1, verbose=1, random_state=0).fit(X, y)
-    assert "fit" in capsys.readouterr().err
+    TextClassifier(max_epochs=1, verbose=1, random_state=0, lr=3e-5, lr_schedule="constant").fit(X, y)
+    shown = capsys.readouterr().err
+    assert "fit" in shown and "lr=3e-05" in shown  # a fine-tuning lr is not rounded to 0.0000
 
 
 # -- bad input ------------------------------------------------------------------------------
