@@ -16,6 +16,7 @@ EXPECTED = {
     "text_quickstart.py": "saved and reloaded",
     "image_transfer.py": "max_epochs=0: 3-fold CV accuracy",
     "speech_quickstart.py": "unseen speaker: WER",
+    "speech_transfer.py": "45-s recording (said: ",
     "sklearn_interop.py": "identical predictions: True",
     "search_sqlite.py": "the first 4 were kept unchanged: True",
     "plugin_authoring.py": "saved and reloaded with identical predictions: True",
