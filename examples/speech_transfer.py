@@ -39,7 +39,7 @@ test = [i for i, p in enumerate(paths) if "_theo_" in p][::2]  # 20 of theo's
 X_train, y_train = [paths[i] for i in train], [words[i] for i in train]
 X_test, y_test = [paths[i] for i in test], [words[i] for i in test]
 
-DIGITS = "zero one two three four five six seven eight nine".split()
+DIGITS = ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
 
 
 def spelled(text: str) -> str:
