@@ -142,7 +142,8 @@ class Trainer:
             self._score_pretrained(module, valid_data)
         try:
             while self.epoch < cfg.max_epochs and not self.stop_training:
-                if cfg.unfreeze_at is not None and self.epoch == cfg.unfreeze_at:
+                if cfg.unfreeze_at is not None and self.epoch >= cfg.unfreeze_at:
+                    # ">=": a fit resumed from a checkpoint past unfreeze_at unfreezes too.
                     self._apply_freeze(module, frozen=False)
                 record = self._run_epoch(module, train_data, valid_data, optimizer, scheduler, generator)
                 self.history.append(record)

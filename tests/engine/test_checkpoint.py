@@ -73,6 +73,35 @@ def test_killed_fit_resumes_from_last_epoch_and_matches_uninterrupted_run(tmp_pa
     np.testing.assert_array_equal(resumed.predict_proba(X), uninterrupted.predict_proba(X))
 
 
+class _Crash(Exception):
+    pass
+
+
+def _untimed(history):
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+@pytest.mark.parametrize("crash_epoch", [2, 3, 4], ids=["before-unfreeze", "at-unfreeze", "after-unfreeze"])
+def test_resumed_fit_unfreezes_like_the_uninterrupted_one(tmp_path, sample300, crash_epoch):
+    from skbig.engine.callbacks import Callback
+
+    class CrashMidEpoch(Callback):
+        def on_batch_end(self, trainer, *, batch_index, loss):
+            if trainer.epoch + 1 == crash_epoch and batch_index == 3:
+                raise _Crash
+
+    X, y = sample300
+    # The embedding trains from epoch index 2 (the third epoch) on, at 0.3 x lr.
+    params = dict(**_fit_params(), freeze=["embedding.*"], unfreeze_at=2, backbone_lr_mult=0.3)
+    with pytest.raises(_Crash):
+        TextClassifier(**{**params, "checkpoint_dir": str(tmp_path)}, callbacks=[CrashMidEpoch()]).fit(X, y)
+    resumed = TextClassifier(**{**params, "checkpoint_dir": str(tmp_path)}).fit(X, y)
+    uninterrupted = TextClassifier(**params).fit(X, y)
+    assert _untimed(resumed.history_) == _untimed(uninterrupted.history_)
+    for key, value in uninterrupted.module_.state_dict().items():
+        assert torch.equal(value, resumed.module_.state_dict()[key]), key
+
+
 def test_completed_checkpoint_is_not_retrained(tmp_path, sample300):
     X, y = sample300
     first = TextClassifier(**_fit_params(str(tmp_path))).fit(X, y)
