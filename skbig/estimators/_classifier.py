@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.base import ClassifierMixin
 from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from torch import nn
 
 from skbig.backends.base import Backend, TaskSpec, _ClassificationMixin
 from skbig.data.labels import check_classification_targets
@@ -42,7 +43,10 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         pushed around by a random head's first gradients, which on a few
         hundred examples costs accuracy.  Costs one extra forward pass over
         the training data.  ``None`` takes the backend's recommendation when
-        it loads pretrained weights, else ``"random"``.
+        it loads pretrained weights, else ``"random"``; with ``max_epochs=0``
+        and pretrained weights it is ``"linear_probe"`` whenever the backend
+        names its head, since nothing would train a random one (so
+        ``max_epochs=0`` gives the frozen-feature linear probe).
     """
 
     class_weight: str | dict[Any, float] | None = None
@@ -74,23 +78,28 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         return encoded, TaskSpec(self._task, len(classes))
 
     def _training_config(
-        self, backend, settings, device, seed, targets, train_idx, X, valid_data
+        self, backend, module, settings, device, seed, targets, train_idx, X, valid_data
     ) -> TrainingConfig:  # type: ignore[no-untyped-def]
-        config = super()._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
-        config.head_init = self._resolve_head_init(backend)
+        config = super()._training_config(
+            backend, module, settings, device, seed, targets, train_idx, X, valid_data
+        )
+        config.head_init = self._resolve_head_init(backend, module, config.max_epochs)
         return config
 
     def _check_params(self) -> None:
         super()._check_params()
         _check_choice("head_init", self.head_init, HEAD_INITS, allow_none=True)
 
-    def _resolve_head_init(self, backend: Backend) -> str:
+    def _resolve_head_init(self, backend: Backend, module: nn.Module, max_epochs: int) -> str:
         if self.warm_start and hasattr(self, "module_"):
             return "random"  # continuing: the head is already trained
         if self.head_init is not None:
             return self.head_init
         if getattr(backend, "pretrained", False) is False:
             return "random"  # nothing pretrained to probe
+        names_head = isinstance(backend, _ClassificationMixin) and backend.classifier_head(module) is not None
+        if max_epochs == 0 and names_head:
+            return "linear_probe"  # nothing will train the head: a random one would guess
         return str(backend.training_defaults.get("head_init", "random"))
 
     def _split(

@@ -283,7 +283,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             valid_data = None
             if valid_idx is not None:
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
-            config = self._training_config(backend, settings, device, seed, targets, train_idx, X, valid_data)
+            config = self._training_config(
+                backend, module, settings, device, seed, targets, train_idx, X, valid_data
+            )
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(
                 settings["freeze"], config.backbone, module, backend.name, recommended=self.freeze == "auto"
@@ -313,7 +315,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.training_settings_ = _resolved_settings(config)
 
     def _training_config(
-        self, backend, settings, device, seed, targets, train_idx, X, valid_data
+        self, backend, module, settings, device, seed, targets, train_idx, X, valid_data
     ) -> TrainingConfig:  # type: ignore[no-untyped-def]
         """The loop's knobs from ``settings`` (each already this estimator's value or the backend's)."""
         defaults = backend.training_defaults

@@ -92,6 +92,32 @@ def test_probe_head_matches_scikit_learn_on_the_same_features(probed_backend: st
     np.testing.assert_allclose(torch.softmax(logits, 1).numpy(), reference.predict_proba(features), atol=1e-3)
 
 
+class PretrainedProbedFastText(ProbedFastText):
+    """Stands in for a backend that loads pretrained weights (there are none to load here)."""
+
+    name = "pretrained_probed_fasttext"
+    uses_pretrained_weights = True
+
+
+def test_zero_epochs_with_pretrained_weights_fits_the_probe_head() -> None:
+    register_backend(PretrainedProbedFastText, replace=True)
+    try:
+        fit = dict(backend="pretrained_probed_fasttext", validation_fraction=0.0, random_state=0)
+        zero = TextClassifier(**fit, max_epochs=0).fit(TEXTS, LABELS)
+        probed = TextClassifier(**fit, max_epochs=0, head_init="linear_probe").fit(TEXTS, LABELS)
+        random = TextClassifier(**fit, max_epochs=0, head_init="random").fit(TEXTS, LABELS)
+        spy = HeadAtStart()
+        TextClassifier(**fit, max_epochs=1, callbacks=[spy]).fit(TEXTS, LABELS)
+    finally:
+        unregister_backend("pretrained_probed_fasttext")
+    # Nothing trains with max_epochs=0, so the head is the probe, not a random guess...
+    assert torch.equal(zero.module_.head.weight, probed.module_.head.weight)
+    assert not torch.equal(zero.module_.head.weight, random.module_.head.weight)
+    assert zero.score(TEXTS, LABELS) == 1.0
+    # ...while a fit that trains keeps the backend's recommendation (a random head for this one).
+    assert torch.equal(spy.weight, random.module_.head.weight)
+
+
 def test_backend_without_a_named_head_refuses_linear_probe() -> None:
     clf = TextClassifier(backend="fasttext", head_init="linear_probe", max_epochs=1)
     with pytest.raises(
