@@ -6,7 +6,8 @@ For each pretrained backend (``minilm`` through ``TextClassifier``,
 a note) three contenders train on the same GPU, the same data and batch size:
 
 - skbig: the estimator with ``device="cuda"``, ``precision="bf16"`` (bf16
-  autocast, fp32 weights), AdamW, gradient clipping 1.0, no validation;
+  autocast, fp32 weights), AdamW, gradient clipping 1.0, no validation,
+  ``freeze=None`` (every parameter trains, as in the peers);
 - a plain PyTorch loop over a copy of the module skbig trained: the same
   backend data (``make_data``), ``torch.autocast(bfloat16)``, fused AdamW,
   clipping 1.0; the backend's loss function is the only skbig code in it;
@@ -23,7 +24,10 @@ decoded from files by DataLoader workers for both.
 
 Sized to finish in under 8 minutes on an H200 (defaults: 40 steps per epoch,
 3 interleaved runs; ``--budget`` stops starting new runs after 420 s).  On a
-machine without CUDA it exits at once with a message.
+machine without CUDA it exits at once with a message.  ``--cpu-smoke`` runs
+every contender through the same code on the CPU instead (bf16 autocast on
+the CPU, 2 steps, 1 run, no memory figures): its speeds are not the GPU
+figures; it proves the script runs end to end before GPU time is spent on it.
 
 Run: ``HF_HUB_OFFLINE=1 python benchmarks/gpu.py [--only minilm ...] [--data-dir ../shared/data]``.
 Figures are printed as a Markdown table and written to ``benchmarks/results/gpu-<timestamp>.json``.
@@ -57,7 +61,8 @@ TASKS = {
     "whisper_tiny_en": "speech-recognition",
 }
 IMAGE_SIZE = 224
-NUM_WORKERS = 8
+#: DataLoader workers for audio (skbig and the plain loop alike), at most one per core.
+NUM_WORKERS = min(8, os.cpu_count() or 1)
 
 
 class NoCudaError(SystemExit):
@@ -79,6 +84,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-dir", type=Path, default=default_data_dir(), help="the shared data folder")
     parser.add_argument(
         "--out", type=Path, default=None, help="JSON file to write (default benchmarks/results/)"
+    )
+    parser.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="run every contender on the CPU (2 steps, 1 run unless given): a dry run, not GPU figures",
     )
     return parser
 
@@ -135,7 +145,7 @@ def speech_data(data_dir: Path, n: int) -> tuple[list[str], list[str]]:
 
 
 # -- contenders -------------------------------------------------------------------------------------
-def _estimator(backend: str, clock: StepClock) -> Any:
+def _estimator(backend: str, clock: StepClock, device: str) -> Any:
     from skbig import ImageClassifier, SpeechRecognizer, TextClassifier
 
     cls = {
@@ -143,12 +153,14 @@ def _estimator(backend: str, clock: StepClock) -> Any:
         "efficientnet_lite0": ImageClassifier,
         "whisper_tiny_en": SpeechRecognizer,
     }[backend]
-    extra: dict[str, Any] = {"lr_schedule": "constant"}
+    # freeze=None: every parameter trains, as in the peers (the backends' own recommendations
+    # freeze Whisper's encoder and MiniLM's embeddings, which would make skbig's step cheaper).
+    extra: dict[str, Any] = {"lr_schedule": "constant", "freeze": None}
     if backend == "whisper_tiny_en":
         extra["num_workers"] = NUM_WORKERS
     return cls(
         backend=backend,
-        device="cuda",
+        device=device,
         precision="bf16",
         batch_size=BATCH_SIZES[backend],
         lr=LR[backend],
@@ -163,10 +175,12 @@ def _estimator(backend: str, clock: StepClock) -> Any:
     )
 
 
-def _peak_memory(fn: Callable[[], Any]) -> tuple[Any, float]:
-    """Run ``fn``; return its result and the peak GPU memory it added, in MiB."""
+def _peak_memory(fn: Callable[[], Any], device: str) -> tuple[Any, float]:
+    """Run ``fn``; return its result and the peak GPU memory it added, in MiB (NaN on the CPU)."""
     import torch
 
+    if device != "cuda":
+        return fn(), float("nan")
     torch.cuda.synchronize()
     torch.cuda.empty_cache()
     base = torch.cuda.memory_allocated()
@@ -176,23 +190,23 @@ def _peak_memory(fn: Callable[[], Any]) -> tuple[Any, float]:
     return result, (torch.cuda.max_memory_allocated() - base) / 2**20
 
 
-def run_skbig(backend: str, X: Any, y: Any, steps: int) -> tuple[Any, float, float]:
+def run_skbig(backend: str, X: Any, y: Any, steps: int, device: str) -> tuple[Any, float, float]:
     """Fit the estimator; return it (module moved back to the CPU), samples/s and peak MiB."""
     from benchmarks._clocks import cuda_sync
 
     clock = StepClock(cuda_sync())
-    estimator, peak = _peak_memory(lambda: _estimator(backend, clock).fit(X, y))
+    estimator, peak = _peak_memory(lambda: _estimator(backend, clock, device).fit(X, y), device)
     estimator.module_.cpu()
     return estimator, steady_samples_per_second(clock.times, steps, len(X)), peak
 
 
-def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str) -> tuple[float, float]:
+def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str, device: str) -> tuple[float, float]:
     """A hand-written bf16 loop over a copy of ``estimator.module_``; samples/s and peak MiB."""
     import torch
 
     from benchmarks._clocks import cuda_sync
 
-    device = torch.device("cuda")
+    target = torch.device(device)
     skbig_backend = estimator._backend
     targets = estimator._prepare_targets(y, len(X), skbig_backend)[0]
     data = skbig_backend.make_data(X, targets, train=True)
@@ -201,11 +215,11 @@ def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str) -> tuple
     clock = StepClock(cuda_sync())
 
     def train() -> None:
-        net = module.to(device).train()
+        net = module.to(target).train()
         optimizer = torch.optim.AdamW(net.parameters(), lr=LR[backend], weight_decay=WEIGHT_DECAY, fused=True)
         tensors = getattr(data, "tensors", None)
         if tensors is not None:
-            on_gpu = {k: v.to(device) for k, v in tensors.items()}
+            on_gpu = {k: v.to(target) for k, v in tensors.items()}
             trim = data.trim
         else:
             loader = torch.utils.data.DataLoader(
@@ -214,11 +228,11 @@ def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str) -> tuple
                 shuffle=True,
                 collate_fn=data.collate,
                 num_workers=NUM_WORKERS,
-                pin_memory=True,
+                pin_memory=target.type == "cuda",
             )
         for _ in range(EPOCHS):
             if tensors is not None:
-                order = torch.randperm(len(X), device=device)
+                order = torch.randperm(len(X), device=target)
                 batches: Any = (
                     {k: v[order[i : i + batch_size]] for k, v in on_gpu.items()}
                     for i in range(0, len(X), batch_size)
@@ -227,12 +241,12 @@ def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str) -> tuple
                 batches = loader
             for batch in batches:
                 batch = {
-                    k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
+                    k: v.to(target, non_blocking=True) if torch.is_tensor(v) else v for k, v in batch.items()
                 }
                 if tensors is not None and trim is not None:
                     key, lengths = trim
                     batch[key] = batch[key][:, : max(int(batch[lengths].max()), 1)]
-                with torch.autocast("cuda", dtype=torch.bfloat16):
+                with torch.autocast(target.type, dtype=torch.bfloat16):
                     loss = skbig_backend.loss(net, batch)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -241,11 +255,11 @@ def run_plain(estimator: Any, X: Any, y: Any, steps: int, backend: str) -> tuple
                 clock.tick()
         net.cpu()
 
-    _, peak = _peak_memory(train)
+    _, peak = _peak_memory(train, device)
     return steady_samples_per_second(clock.times, steps, len(X)), peak
 
 
-def run_trainer(X: list[str], y: list[int], steps: int) -> tuple[float, float]:
+def run_trainer(X: list[str], y: list[int], steps: int, device: str) -> tuple[float, float]:
     """transformers ``Trainer`` (``bf16=True``) on AutoModelForSequenceClassification; samples/s, peak MiB."""
     import tempfile
 
@@ -277,6 +291,7 @@ def run_trainer(X: list[str], y: list[int], steps: int) -> tuple[float, float]:
                 max_grad_norm=1.0,
                 lr_scheduler_type="constant",
                 bf16=True,
+                use_cpu=device != "cuda",
                 eval_strategy="no",
                 save_strategy="no",
                 logging_strategy="no",
@@ -295,7 +310,7 @@ def run_trainer(X: list[str], y: list[int], steps: int) -> tuple[float, float]:
             trainer.train()
             model.cpu()
 
-    _, peak = _peak_memory(train)
+    _, peak = _peak_memory(train, device)
     return steady_samples_per_second(callback.clock.times, steps, len(X)), peak
 
 
@@ -312,7 +327,7 @@ def _available(backend: str) -> str | None:
 
 
 def measure_backend(
-    backend: str, data_dir: Path, steps: int, repeats: int, deadline: float
+    backend: str, data_dir: Path, steps: int, repeats: int, deadline: float, device: str = "cuda"
 ) -> dict[str, Any]:
     """Interleaved runs of every contender for one backend; comparison rows for speed and memory."""
     n = steps * BATCH_SIZES[backend]
@@ -331,14 +346,14 @@ def measure_backend(
             print(f"  {backend}: budget reached after {run} runs", flush=True)
             break
         # The thread count after each contender: one that changed it shows up as a mismatch.
-        estimator, sps, peak = run_skbig(backend, X, y, steps)
+        estimator, sps, peak = run_skbig(backend, X, y, steps, device)
         speed["skbig"].add(sps, torch.get_num_threads())
         memory["skbig"].add(peak, torch.get_num_threads())
-        sps, peak = run_plain(estimator, X, y, steps, backend)
+        sps, peak = run_plain(estimator, X, y, steps, backend, device)
         speed["plain"].add(sps, torch.get_num_threads())
         memory["plain"].add(peak, torch.get_num_threads())
         if backend == "minilm":
-            sps, peak = run_trainer(X, y, steps)
+            sps, peak = run_trainer(X, y, steps, device)
             speed["Trainer"].add(sps, torch.get_num_threads())
             memory["Trainer"].add(peak, torch.get_num_threads())
         done = {
@@ -370,6 +385,8 @@ def measure_backend(
                 target=("ratio", ">=", 1.0 if peer == "Trainer" else 0.95),
             )
         )
+        if device != "cuda":
+            continue  # no GPU memory to compare
         rows.append(
             comparison(
                 f"{backend} peak GPU memory",
@@ -385,7 +402,13 @@ def measure_backend(
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    gpu = check_cuda()
+    if args.cpu_smoke:
+        device, gpu = "cpu", "CPU (--cpu-smoke: a dry run, not GPU figures)"
+        argv = list(argv if argv is not None else sys.argv[1:])
+        args.steps = args.steps if "--steps" in argv else 2
+        args.repeats = args.repeats if "--repeats" in argv else 1
+    else:
+        device, gpu = "cuda", check_cuda()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from benchmarks._common import machine_info, write_result
@@ -403,7 +426,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(RunRecord(backend, "gpu", "not available", 0.0, machine_info(), error=why))
             continue
         try:
-            figures = measure_backend(backend, args.data_dir, args.steps, args.repeats, deadline)
+            figures = measure_backend(backend, args.data_dir, args.steps, args.repeats, deadline, device)
             status, error = ("failed", figures["error"]) if "error" in figures else ("ok", None)
             check_threads(backend, figures)
         except ThreadCountMismatch as exc:
@@ -415,7 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     total = time.perf_counter() - start
     table = markdown_table(
-        records, suite=f"gpu: {gpu}", total_seconds=total, command="python benchmarks/gpu.py"
+        records,
+        suite=f"gpu: {gpu}",
+        total_seconds=total,
+        command="python benchmarks/gpu.py" + (" --cpu-smoke" if args.cpu_smoke else ""),
     )
     print("\n" + table)
     result = {"gpu": gpu, "wall_seconds": total, "records": [r.as_json() for r in records], "markdown": table}
@@ -426,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             json.dumps({"benchmark": "gpu", "machine": machine_info(), **result}, indent=2, default=str)
         )
     else:
-        write_result("gpu", result)
+        write_result("gpu-cpu-smoke" if args.cpu_smoke else "gpu", result)
     return 0 if all(r.status != "failed" for r in records) else 1
 
 

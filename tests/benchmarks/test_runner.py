@@ -263,3 +263,26 @@ def test_gpu_script_parses_its_arguments_and_exits_cleanly_without_cuda():
         pytest.skip("this machine has CUDA: the no-GPU exit cannot be checked here")
     with pytest.raises(SystemExit, match=r"needs a CUDA GPU|torch.cuda.is_available\(\) is False"):
         gpu.main(["--only", "minilm"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)
+def test_gpu_script_runs_every_contender_in_a_cpu_smoke_run(tmp_path):
+    """``--cpu-smoke`` runs the whole GPU benchmark on the CPU, so a GPU session is not spent on a crash."""
+    from benchmarks import gpu
+    from benchmarks._common import default_data_dir
+
+    needed = [default_data_dir() / name for name in ("sst2", "hymenoptera", "fsdd")]
+    if not all(path.is_dir() for path in needed):
+        pytest.skip(f"the GPU benchmark reads the shared data, not found at {default_data_dir()}")
+    out = tmp_path / "smoke.json"
+    assert gpu.main(["--cpu-smoke", "--out", str(out)]) == 0
+    records = {r["benchmark"]: r for r in json.loads(out.read_text())["records"]}
+    assert set(records) == set(gpu.BACKENDS)
+    for name, record in records.items():
+        assert record["status"] == "ok", (name, record.get("error"))
+        peers = {row["peer_name"] for row in record["figures"]["comparisons"]}
+        expected = {"plain PyTorch bf16 loop, same module"}
+        if name == "minilm":
+            expected.add("transformers Trainer bf16")
+        assert peers == expected
