@@ -76,8 +76,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--only", nargs="+", choices=BACKENDS, default=list(BACKENDS), help="backends to measure"
     )
-    parser.add_argument("--steps", type=int, default=40, help="optimisation steps per epoch (default 40)")
-    parser.add_argument("--repeats", type=int, default=3, help="interleaved runs per contender (default 3)")
+    parser.add_argument(
+        "--steps",
+        type=int,
+        default=None,
+        help="optimisation steps per epoch (default 40; 2 with --cpu-smoke)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="interleaved runs per contender (default 3; 1 with --cpu-smoke)",
+    )
     parser.add_argument(
         "--budget", type=float, default=420.0, help="seconds after which no new run starts (default 420)"
     )
@@ -404,11 +414,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.cpu_smoke:
         device, gpu = "cpu", "CPU (--cpu-smoke: a dry run, not GPU figures)"
-        argv = list(argv if argv is not None else sys.argv[1:])
-        args.steps = args.steps if "--steps" in argv else 2
-        args.repeats = args.repeats if "--repeats" in argv else 1
     else:
         device, gpu = "cuda", check_cuda()
+    steps = args.steps if args.steps is not None else (2 if args.cpu_smoke else 40)
+    repeats = args.repeats if args.repeats is not None else (1 if args.cpu_smoke else 3)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
     from benchmarks._common import machine_info, write_result
@@ -426,7 +435,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             records.append(RunRecord(backend, "gpu", "not available", 0.0, machine_info(), error=why))
             continue
         try:
-            figures = measure_backend(backend, args.data_dir, args.steps, args.repeats, deadline, device)
+            figures = measure_backend(backend, args.data_dir, steps, repeats, deadline, device)
             status, error = ("failed", figures["error"]) if "error" in figures else ("ok", None)
             check_threads(backend, figures)
         except ThreadCountMismatch as exc:
