@@ -341,15 +341,18 @@ class WhisperBackend(SpeechRecognitionBackend):
         """Clips decoded lazily, resampled to 16 kHz, as Whisper features.
 
         With transcripts (training, validation) every clip is one
-        ``(3000, n_mels)`` window, and a clip longer than 30 s is an error
-        raised before training starts: its transcript cannot be split with it.
+        ``(3000, n_mels)`` window, and a training clip longer than 30 s is an
+        error raised before training starts: its transcript cannot be split
+        with it (checked once, for ``train=True``: the validation rows are
+        rows of the same ``X``).
         Without (prediction) a longer clip becomes several windows
         (:func:`~skbig_whisper.features.whisper_log_mel_windows`) whose texts
         :meth:`decode` joins.
         """
         n_mels = int(self._config()["num_mel_bins"])
         if targets is not None:
-            self._check_clip_lengths(X)
+            if train:
+                self._check_clip_lengths(X)
             feature_fn, collate = partial(whisper_log_mel, n_mels=n_mels), AudioDataset.collate
         else:
             feature_fn, collate = partial(whisper_log_mel_windows, n_mels=n_mels), _collate_windows
@@ -504,11 +507,7 @@ class WhisperBackend(SpeechRecognitionBackend):
 def _collate_windows(samples: Sequence[dict[str, torch.Tensor]]) -> dict[str, torch.Tensor]:
     """Stack every clip's windows into one ``(n_windows, 3000, n_mels)`` batch; ``"windows"``: per clip."""
     windows = [sample["x"] for sample in samples]
-    return {
-        "x": torch.cat(windows),
-        "x_lengths": torch.tensor([w.shape[1] for w in windows for _ in range(w.shape[0])], dtype=torch.long),
-        "windows": torch.tensor([w.shape[0] for w in windows], dtype=torch.long),
-    }
+    return {"x": torch.cat(windows), "windows": torch.tensor([w.shape[0] for w in windows], dtype=torch.long)}
 
 
 @contextlib.contextmanager
