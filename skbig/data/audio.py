@@ -26,6 +26,7 @@ from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameter
 
 __all__ = [
     "audio_seconds",
+    "check_pcm_width",
     "load_audio",
     "resample",
     "mel_filterbank",
@@ -47,6 +48,22 @@ def _check_rate(name: str, rate: object) -> int:
     return int(rate)
 
 
+def check_pcm_width(item: np.ndarray, where: str) -> None:
+    """Refuse integer arrays whose scaling by the dtype's range would turn speech into silence."""
+    if item.dtype == np.int64:
+        # No PCM format has 64-bit samples: this is np.array(list_of_ints) or a pandas
+        # column, usually holding int16 values that full-range scaling would turn to silence.
+        raise InputTypeError(
+            f"{where} has dtype int64, which is no PCM format; cast it to the samples' real "
+            "width (x.astype(np.int16) for 16-bit audio) or pass float samples in [-1, 1]"
+        )
+    if item.dtype == np.int32 and 0 < np.abs(item).max() <= np.iinfo(np.int16).max:
+        raise InvalidInputError(
+            f"{where} is int32 PCM whose loudest sample is {np.abs(item).max()} of 2**31, "
+            "i.e. below -90 dBFS: these look like 16-bit samples; pass x.astype(np.int16)"
+        )
+
+
 def _array_to_float(item: np.ndarray, where: str) -> np.ndarray:
     """Convert a user array to float32 in [-1, 1), scaling integer PCM by its full range."""
     if item.ndim != 1:
@@ -56,6 +73,7 @@ def _array_to_float(item: np.ndarray, where: str) -> np.ndarray:
         )
     if np.issubdtype(item.dtype, np.floating):
         return item.astype(np.float32)
+    check_pcm_width(item, where)
     if np.issubdtype(item.dtype, np.signedinteger):
         return (item / -float(np.iinfo(item.dtype).min)).astype(np.float32)
     if item.dtype == np.uint8:

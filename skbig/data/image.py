@@ -273,6 +273,8 @@ def _load(img: Image.Image, index: int, *, path: Any) -> Image.Image:
         raise InvalidInputError(f"{where} has zero size {img.size}; images need >= 1x1 pixels")
     if img.width * img.height > MAX_IMAGE_PIXELS:
         raise _bomb_error(where, ValueError(f"size {img.width}x{img.height}"))
+    if _closed_before_loading(img):
+        raise InvalidInputError(_closed_message(index))
     try:
         img.load()
     except (OSError, ValueError, SyntaxError, EOFError) as exc:
@@ -298,13 +300,27 @@ def _array_to_pil(array: np.ndarray, index: int) -> Image.Image:
     return Image.fromarray(np.rint(pixels).astype(np.uint8))
 
 
+def _file_scale(mode: str, values: np.ndarray) -> float:
+    """White for a decoded high-bit-depth image: fixed by its bit depth, never by its content.
+
+    A 16-bit file is scaled by 65535 even when its brightest pixel is 255, so two
+    files that differ in one pixel decode alike (``array_scale``'s content rule
+    suits arrays whose depth is unknown, not files whose depth is stated).
+    """
+    if mode.startswith("I;16"):
+        return 65535.0
+    if mode == "I":  # 32-bit integer pixels: 16-bit content unless it is brighter
+        return max(65535.0, float(values.max(initial=0)))
+    return array_scale(values)  # "F": float pixels, 1 or their maximum
+
+
 def _to_rgb(img: Image.Image, index: int) -> Image.Image:
     if img.mode in _SIXTEEN_BIT_MODES:  # 16-bit or float: map onto 0..255 first
         values = np.asarray(img)
         if values.dtype.kind == "f" and not np.isfinite(values).all():
             raise InvalidInputError(f"X[{index}] contains NaN or infinity pixels")
         values = np.clip(values, 0, None)
-        img = Image.fromarray(np.rint(values / array_scale(values) * 255).astype(np.uint8))
+        img = Image.fromarray(np.rint(values / _file_scale(img.mode, values) * 255).astype(np.uint8))
     if img.mode in ("P", "PA"):
         img = img.convert("RGBA")  # resolves palette transparency without a warning
     return img if img.mode == "RGB" else img.convert("RGB")
@@ -402,12 +418,53 @@ def _check_items(items: list[Any]) -> list[Any]:
             _check_path(item, index)
         elif isinstance(item, np.ndarray):
             _array_to_pil(item, index)  # small and in memory: validate now
+        elif isinstance(item, Image.Image) and _closed_before_loading(item):
+            raise InvalidInputError(_closed_message(index))
         elif not isinstance(item, (*_BytesLike, Image.Image)):
             raise InputTypeError(
                 f"X[{index}] has type {type(item).__name__}, which is not an image; "
                 f"each item must be {_ITEM_TYPES}"
             )
     return items
+
+
+def _warn_if_scaled_unlike_training(x: np.ndarray, scale: float) -> None:
+    """Warn when prediction pixels use another range than the training pixels (0..1 vs 0..255).
+
+    They are divided by the training data's ``scale`` either way (a batch's own
+    maximum says nothing about white), which these two mix-ups would ruin.
+    """
+    peak = float(x.max(initial=0))
+    if x.dtype.kind == "f" and scale > 1 and 0 < peak <= 1:
+        warnings.warn(
+            f"X's pixels lie in [0, 1], but the model was fitted on pixels up to {scale:g}, "
+            f"so these are divided by {scale:g} like the training data and come out nearly black; "
+            "pass them as the training data was (e.g. x * 255 for 8-bit training images)",
+            UserWarning,
+            stacklevel=4,
+        )
+    elif scale == 1 and peak > 1:
+        warnings.warn(
+            f"X has pixels up to {peak:g}, but the model was fitted on pixels in [0, 1], so values "
+            "above 1 are clipped to white; pass them as the training data was (e.g. x / 255)",
+            UserWarning,
+            stacklevel=4,
+        )
+
+
+def _closed_before_loading(img: Image.Image) -> bool:
+    """A lazily opened PIL image whose file is closed: its pixels can no longer be read.
+
+    The common ``with Image.open(p) as im: images.append(im)`` leaves these.
+    """
+    return getattr(img, "_im", True) is None and getattr(img, "fp", True) is None
+
+
+def _closed_message(index: int) -> str:
+    return (
+        f"X[{index}] is a PIL image whose file was closed before its pixels were read; "
+        "load it inside the with-block (im.load(), or keep im.copy())"
+    )
 
 
 def _check_array(X: Any, image_shape: Sequence[int] | None, scale: float | None) -> np.ndarray:
@@ -421,6 +478,8 @@ def _check_array(X: Any, image_shape: Sequence[int] | None, scale: float | None)
     divisor = array_scale(x) if scale is None else float(scale)
     if not divisor > 0:
         raise InvalidParameterError(f"scale must be > 0, got scale={scale!r}; use array_scale(X)")
+    if scale is not None:
+        _warn_if_scaled_unlike_training(x, divisor)
     if x.dtype.kind == "f" and x.dtype.itemsize > 4:
         # Scale and clip in the input's precision: values beyond float32's range overflow the cast.
         wide = x / divisor

@@ -15,7 +15,7 @@ import torch
 from sklearn.utils import Tags
 
 from skbig.backends.base import Backend, TaskSpec
-from skbig.data.audio import _array_to_float
+from skbig.data.audio import _array_to_float, check_pcm_width
 from skbig.data.text import check_texts
 from skbig.engine.data import TrainData, iterate_batches, to_device
 from skbig.estimators.base import TRAINING_FALLBACKS, SkbigEstimator
@@ -237,6 +237,7 @@ class SpeechRecognizer(SkbigEstimator):
             )
         if item.size == 0:
             raise InvalidInputError(f"{where} has no samples (shape {item.shape}); drop empty recordings")
+        check_pcm_width(item, where)
         if item.dtype.kind == "f" and not np.isfinite(item).all():
             raise InvalidInputError(f"{where} contains NaN or inf samples; clean it, e.g. np.nan_to_num(x)")
         if item.dtype.kind == "f" and np.abs(item).max() > _MAX_FLOAT_AMPLITUDE:

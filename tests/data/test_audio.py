@@ -126,6 +126,20 @@ def test_float_arrays_pass_through_and_int16_scales_to_unit_range():
     np.testing.assert_array_equal(scaled, [-1.0, 0.0, 0.5])
 
 
+def test_int64_samples_are_refused_rather_than_scaled_to_silence():
+    # np.array(list_of_ints) is int64: dividing int16 values by 2**63 would be silence.
+    with pytest.raises(InputTypeError, match=r"X\[0\] has dtype int64.*astype\(np.int16\)"):
+        _load(np.array([0, 1000, -1000]), sample_rate=RATE)
+
+
+def test_int32_holding_16_bit_samples_is_refused_and_real_int32_pcm_is_scaled():
+    with pytest.raises(InvalidInputError, match=r"loudest sample is 1000 of 2\*\*31.*look like 16-bit"):
+        _load(np.array([0, 1000, -1000], dtype=np.int32), sample_rate=RATE)
+    scaled = _load(np.array([0, 2**30, -(2**31)], dtype=np.int32), sample_rate=RATE)
+    np.testing.assert_array_equal(scaled, [0.0, 0.5, -1.0])
+    np.testing.assert_array_equal(_load(np.zeros(4, dtype=np.int32), sample_rate=RATE), np.zeros(4))
+
+
 def test_stereo_is_averaged_to_mono(audio_files, pcm):
     out = _load(audio_files["stereo"])
     expected = (pcm.astype(np.float32) + (pcm // 2).astype(np.float32)) / 2 / 32768

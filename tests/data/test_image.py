@@ -160,6 +160,46 @@ def test_sixteen_bit_and_grayscale_values_are_kept(tmp_path: Path, photo: np.nda
     np.testing.assert_array_equal(decoded[..., 0], decoded[..., 2])
 
 
+@pytest.mark.parametrize("brightest", [255, 256, 65535])
+def test_sixteen_bit_files_are_scaled_by_their_depth_not_their_brightest_pixel(
+    tmp_path: Path, brightest: int
+) -> None:
+    # Two files that differ in one pixel must decode alike: 200 of 65535 is nearly black.
+    pixels = np.full((4, 4), 200, dtype=np.uint16)
+    pixels[0, 0] = brightest
+    decoded = np.asarray(decode_image(_save(Image.fromarray(pixels), tmp_path / "dark.png"), index=0))
+    assert decoded[2, 2, 0] == round(200 / 65535 * 255) == 1
+    assert decoded[0, 0, 0] == round(brightest / 65535 * 255)
+
+
+def test_a_pil_image_closed_before_loading_is_named(photo_path: str) -> None:
+    with Image.open(photo_path) as img:
+        pass  # the common with-block that keeps the image but closes its file
+    with pytest.raises(InvalidInputError, match=r"X\[1\] is a PIL image whose file was closed"):
+        check_image_inputs([photo_path, img])
+    with pytest.raises(InvalidInputError, match=r"X\[0\] is a PIL image whose file was closed"):
+        decode_image(img, index=0)
+    with Image.open(photo_path) as loaded:
+        loaded.load()
+    assert decode_image(loaded, index=0).size == loaded.size  # loaded in time: fine
+
+
+@pytest.mark.parametrize(
+    ("scale", "batch", "fragment"),
+    [
+        (255.0, np.full((1, 4, 4, 3), 0.5, dtype=np.float32), r"pixels lie in \[0, 1\].*up to 255"),
+        (1.0, np.full((1, 4, 4, 3), 200, dtype=np.uint8), r"pixels up to 200.*fitted on pixels in \[0, 1\]"),
+    ],
+    ids=["unit-floats-after-8-bit", "8-bit-after-unit-floats"],
+)
+def test_prediction_pixels_in_another_range_than_training_warn(scale, batch, fragment) -> None:
+    with pytest.warns(UserWarning, match=fragment):
+        check_image_inputs(batch, scale=scale)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        check_image_inputs(batch, scale=float(batch.max()) if scale == 1.0 else 1.0)
+
+
 def test_palette_with_transparency_does_not_warn(tmp_path: Path, photo: np.ndarray) -> None:
     palette = Image.fromarray(photo).convert("P")
     path = _save(palette, tmp_path / "transparent.png", transparency=0)

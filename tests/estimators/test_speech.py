@@ -256,6 +256,10 @@ WAVE = np.zeros(800, dtype=np.float32)
          r"X\[1\] has shape \(400, 300\)"),
         (["good", np.zeros(4, dtype=complex)], ["a", "b"], {"sample_rate": RATE}, InputTypeError,
          r"X\[1\] has dtype complex128"),
+        (["good", np.array([0, 900, -900])], ["a", "b"], {"sample_rate": RATE}, InputTypeError,
+         r"X\[1\] has dtype int64, which is no PCM format"),
+        (["good", np.array([0, 900, -900], dtype=np.int32)], ["a", "b"], {"sample_rate": RATE},
+         InvalidInputError, r"X\[1\] is int32 PCM whose loudest sample is 900"),
         (["good", WAVE], ["a", "b"], {}, InvalidParameterError,
          r"X\[1\] is a waveform array, so sample_rate is required"),
         (["good", WAVE], ["a", "b"], {"sample_rate": 0}, InvalidParameterError,
@@ -273,9 +277,9 @@ WAVE = np.zeros(800, dtype=np.float32)
     ],
     ids=[
         "empty-transcript", "blank-transcript", "empty-after-normalize", "length-mismatch", "non-str-y",
-        "no-y", "zero-length", "nan", "inf", "3d-array", "square-2d", "complex", "no-sample-rate",
-        "zero-rate", "negative-rate", "float-rate", "missing-path", "directory", "empty-bytes", "list",
-        "lone-path", "lone-waveform", "empty-X", "beam-size",
+        "no-y", "zero-length", "nan", "inf", "3d-array", "square-2d", "complex", "int64", "int32-16-bit",
+        "no-sample-rate", "zero-rate", "negative-rate", "float-rate", "missing-path", "directory",
+        "empty-bytes", "list", "lone-path", "lone-waveform", "empty-X", "beam-size",
     ],
 )  # fmt: skip
 def test_bad_inputs_fail_before_training_naming_the_item(files, X, y, params, exc, pattern):
