@@ -123,10 +123,10 @@ def load(path: str | os.PathLike[str]) -> Any:
             f"{str(path)!r} needs the backend {fitted['backend']!r}, which is not available here: "
             f"install {dist} (pip install {dist}). Details: {exc}"
         ) from exc
-    estimator = cls(**config["params"])
+    estimator = cls(**{key: _from_json(value) for key, value in config["params"].items()})
     backend = backend_cls(estimator.backend_params)
     backend.set_state(config["backend_state"])
-    backend.pretrained = False
+    backend.pretrained = estimator.pretrained if backend_cls.uses_pretrained_weights else False
     estimator._restore_fitted(fitted, backend, weights)
     return estimator
 
@@ -159,17 +159,52 @@ def _json_params(params: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in params.items():
         if isinstance(value, np.random.RandomState):
             value = None
-        if isinstance(value, os.PathLike):
-            value = os.fspath(value)
         try:
-            json.dumps(value)
+            out[key] = _to_json(value)
+            json.dumps(out[key])
         except TypeError as exc:
             raise PersistenceError(
                 f"parameter {key}={value!r} cannot be saved as JSON; set it to a plain value "
                 "before save(), or use joblib.dump for arbitrary objects"
             ) from exc
-        out[key] = value
     return out
+
+
+#: Marks a dict whose keys are not all strings (``class_weight={0: 1.0, 1: 3.0}``):
+#: JSON objects have string keys only, so it is stored as a list of pairs.
+_ITEMS = "__skbig_items__"
+
+
+def _to_json(value: Any) -> Any:
+    """``value`` with numpy scalars (a grid from ``np.arange``), arrays and paths made plain."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    if isinstance(value, Mapping):
+        if all(isinstance(k, str) for k in value):
+            return {k: _to_json(v) for k, v in value.items()}
+        return {_ITEMS: [[_to_json(k), _to_json(v)] for k, v in value.items()]}
+    if isinstance(value, (list, tuple)):
+        return [_to_json(v) for v in value]
+    return value
+
+
+def _from_json(value: Any) -> Any:
+    """Undo :func:`_to_json`'s encoding of dicts with non-string keys."""
+    if isinstance(value, dict):
+        if set(value) == {_ITEMS}:
+            return {_hashable(k): _from_json(v) for k, v in value[_ITEMS]}
+        return {k: _from_json(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_from_json(v) for v in value]
+    return value
+
+
+def _hashable(key: Any) -> Any:
+    return tuple(_hashable(k) for k in key) if isinstance(key, list) else key
 
 
 def _distribution_of(backend_name: str) -> str | None:

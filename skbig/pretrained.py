@@ -300,10 +300,10 @@ def locate_model_directory(
     """
     value = os.fspath(path)
     directory = Path(value).expanduser()
-    if not _holds(directory, required_file):
+    if not value.strip() or not _holds(directory, required_file):  # "" is not "the current directory"
         what = (
             "an existing directory"
-            if required_file is None
+            if required_file is None or not directory.is_dir() or not value.strip()
             else f"a {kind} directory (no {required_file} there)"
         )
         raise WeightsNotFoundError(

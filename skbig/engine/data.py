@@ -9,16 +9,18 @@ stays bounded by the batch.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, Subset
 
 __all__ = [
     "TensorData",
     "DatasetData",
     "TrainData",
+    "count_batches",
     "iterate_batches",
     "set_epoch",
     "split_batch",
@@ -104,18 +106,27 @@ def iterate_batches(
     generator: torch.Generator | None = None,
     num_workers: int = 0,
 ) -> Iterator[Batch]:
-    """Yield batches of ``data``; shuffling draws from ``generator`` only."""
+    """Yield batches of ``data``; shuffling draws from ``generator`` only.
+
+    Shuffled (training) batches never end in a batch of one sample: it is
+    merged into the batch before it, since batch norm cannot normalise a
+    single sample's 1x1 feature map and one sample makes a noisy step anyway.
+    """
     n = len(data)
     if isinstance(data, TensorData):
         order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
-        for start in range(0, n, batch_size):
-            yield data.batch(order[start : start + batch_size])
+        for start, stop in _batch_bounds(n, batch_size, merge_single=shuffle):
+            yield data.batch(order[start:stop])
         return
+    sampler: Sampler[list[int]] | None = None
+    if shuffle:
+        shuffled = RandomSampler(data.dataset, generator=generator)  # type: ignore[arg-type]
+        sampler = _MergedBatchSampler(shuffled, batch_size)
     loader = DataLoader(
         data.dataset,
-        batch_size=batch_size,
-        shuffle=shuffle,
-        generator=generator,
+        batch_size=1 if sampler is not None else batch_size,
+        batch_sampler=sampler,
+        generator=generator,  # also seeds the workers, as with shuffle=True
         collate_fn=data.collate,
         num_workers=num_workers,
         persistent_workers=False,
@@ -132,8 +143,43 @@ def iterate_batches(
             shutdown()
 
 
+def count_batches(n: int, batch_size: int) -> int:
+    """How many training batches :func:`iterate_batches` yields for ``n`` samples."""
+    return len(_batch_bounds(n, batch_size, merge_single=True))
+
+
+def _batch_bounds(n: int, batch_size: int, *, merge_single: bool) -> list[tuple[int, int]]:
+    bounds = [(start, min(start + batch_size, n)) for start in range(0, n, batch_size)]
+    if merge_single and batch_size > 1 and len(bounds) > 1 and bounds[-1][1] - bounds[-1][0] == 1:
+        bounds[-2:] = [(bounds[-2][0], n)]
+    return bounds
+
+
+class _MergedBatchSampler(Sampler[list[int]]):
+    """``BatchSampler(sampler, batch_size)`` with a last batch of one merged into the one before."""
+
+    def __init__(self, sampler: Sampler[int], batch_size: int) -> None:
+        self.sampler, self.batch_size = sampler, batch_size
+
+    def __iter__(self) -> Iterator[list[int]]:
+        held: list[int] | None = None  # one batch of look-ahead: draws stay lazy, as in BatchSampler
+        for batch in BatchSampler(self.sampler, self.batch_size, drop_last=False):
+            if held is not None and len(batch) == 1 and self.batch_size > 1:
+                held = held + batch  # only the last batch can be short
+                continue
+            if held is not None:
+                yield held
+            held = batch
+        if held is not None:
+            yield held
+
+    def __len__(self) -> int:
+        return count_batches(len(self.sampler), self.batch_size)  # type: ignore[arg-type]
+
+
 def split_batch(batch: Batch, size: int) -> list[Batch]:
-    """Cut ``batch`` into consecutive micro-batches of at most ``size`` samples.
+    """Cut ``batch`` into as few consecutive micro-batches of at most ``size`` samples as
+    possible, of nearly equal sizes (9 by 4: 3, 3, 3; not 4, 4, 1, a part batch norm may reject).
 
     Every tensor whose first dimension is the number of samples is sliced;
     anything else (shared tensors, metadata) is passed to each part as is.
@@ -141,6 +187,7 @@ def split_batch(batch: Batch, size: int) -> list[Batch]:
     """
     first = batch.get("y", batch.get("x"))
     n = len(first) if first is not None else 1
+    size = math.ceil(n / math.ceil(n / size)) if n else size
     parts = []
     for start in range(0, n, size):
         parts.append(

@@ -23,7 +23,15 @@ from torch import nn
 
 from skbig.engine import _checkpoint
 from skbig.engine.callbacks import Callback, ProgressBar
-from skbig.engine.data import TensorData, TrainData, iterate_batches, set_epoch, split_batch, to_device
+from skbig.engine.data import (
+    TensorData,
+    TrainData,
+    count_batches,
+    iterate_batches,
+    set_epoch,
+    split_batch,
+    to_device,
+)
 from skbig.engine.device import autocast
 from skbig.exceptions import DeviceMemoryError, InvalidParameterError, NumericalError
 
@@ -118,14 +126,24 @@ class Trainer:
         self, module: nn.Module, train_data: TrainData, valid_data: TrainData | None
     ) -> list[dict[str, Any]]:
         """Run the loop (resuming from ``checkpoint_dir`` when it holds this fit)."""
+        self.module = module.to(self.config.device)
+        self._apply_freeze(module, frozen=self.config.unfreeze_at != 0)
+        try:
+            return self._fit(module, train_data, valid_data)
+        finally:
+            # Also after a crash or Ctrl-C: a later warm-start fit of the same
+            # module must not inherit parameters this fit froze.
+            self._apply_freeze(module, frozen=False)
+
+    def _fit(
+        self, module: nn.Module, train_data: TrainData, valid_data: TrainData | None
+    ) -> list[dict[str, Any]]:
         cfg = self.config
         device = cfg.device
-        self.module = module.to(device)
         train_data = _on_device(train_data, device)
         valid_data = _on_device(valid_data, device) if valid_data is not None else None
-        self.steps_per_epoch = math.ceil(len(train_data) / cfg.batch_size)
+        self.steps_per_epoch = count_batches(len(train_data), cfg.batch_size)
         generator = torch.Generator().manual_seed(cfg.seed)
-        self._apply_freeze(module, frozen=cfg.unfreeze_at != 0)
         optimizer = self.optimizer = self._make_optimizer(module)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
         state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint) if cfg.checkpoint_dir else None
@@ -145,6 +163,8 @@ class Trainer:
                 if cfg.unfreeze_at is not None and self.epoch >= cfg.unfreeze_at:
                     # ">=": a fit resumed from a checkpoint past unfreeze_at unfreezes too.
                     self._apply_freeze(module, frozen=False)
+                    if self.epoch == cfg.unfreeze_at:
+                        self._bad_epochs = 0  # patience counts afresh once everything trains
                 record = self._run_epoch(module, train_data, valid_data, optimizer, scheduler, generator)
                 self.history.append(record)
                 self.epoch += 1
@@ -169,7 +189,6 @@ class Trainer:
                 cb.on_fit_end(self)
         self._restore_best(module)
         self._mix_with_start(module)
-        self._apply_freeze(module, frozen=False)
         return self.history
 
     def _init_head_by_linear_probe(self, module: nn.Module, train_data: TrainData) -> None:
@@ -204,6 +223,7 @@ class Trainer:
         cfg = self.config
         start = time.perf_counter()
         module.train()
+        _hold_frozen_batch_norm(module)
         total, count = torch.zeros((), device=cfg.device), 0
         class_weight = cfg.class_weight.to(cfg.device) if cfg.class_weight is not None else None
         set_epoch(train_data, self.epoch)
@@ -265,7 +285,10 @@ class Trainer:
         cfg = self.config
         n = _batch_len(batch)
         optimizer.zero_grad(set_to_none=True)
-        if self.micro_batch_size >= n:  # the usual case: one forward and backward pass
+        # The usual case: one forward and backward pass.  A batch may exceed batch_size by
+        # one sample (iterate_batches merges a last batch of one into it); only an
+        # out-of-memory back-off (micro_batch_size below batch_size) splits batches.
+        if self.micro_batch_size >= min(n, cfg.batch_size):
             with autocast(cfg.device, cfg.precision):
                 loss = self.backend.loss(module, batch, class_weight=class_weight)
             self._check_finite(loss, index)
@@ -321,8 +344,11 @@ class Trainer:
         self._track_best(module, {"epoch": 0, **{k: float(v) for k, v in scores.items()}})
 
     def _should_stop(self) -> bool:
-        patience = self.config.patience
-        return patience is not None and self._bad_epochs >= patience
+        """Out of patience, but never before the frozen parameters have trained for an epoch."""
+        cfg = self.config
+        if cfg.unfreeze_at is not None and self.epoch <= cfg.unfreeze_at < cfg.max_epochs:
+            return False
+        return cfg.patience is not None and self._bad_epochs >= cfg.patience
 
     def _restore_best(self, module: nn.Module) -> None:
         if self.config.patience is not None and self._best_weights is not None:
@@ -443,6 +469,20 @@ def _release_device_memory(device: torch.device) -> None:
     """Return cached blocks to the driver so the next fit or trial starts from a clean GPU."""
     if device.type == "cuda" and torch.cuda.is_available():
         torch.cuda.empty_cache()
+
+
+def _hold_frozen_batch_norm(module: nn.Module) -> None:
+    """Keep batch-norm layers whose parameters are all frozen in eval mode.
+
+    A frozen layer must stay as it was; in training mode batch norm would still
+    overwrite its running statistics with those of each batch (Keras runs
+    non-trainable batch norm in inference mode for the same reason).
+    """
+    for layer in module.modules():
+        if isinstance(layer, nn.modules.batchnorm._BatchNorm):
+            params = list(layer.parameters(recurse=False))
+            if params and not any(p.requires_grad for p in params):
+                layer.eval()
 
 
 def _cpu_copy(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:

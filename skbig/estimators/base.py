@@ -33,7 +33,7 @@ from sklearn.utils import check_random_state
 from skbig.backends.base import Backend, TaskSpec
 from skbig.backends.registry import get_backend
 from skbig.engine.callbacks import Callback
-from skbig.engine.data import TrainData, iterate_batches, subset, to_device
+from skbig.engine.data import TrainData, count_batches, iterate_batches, subset, to_device
 from skbig.engine.device import PRECISIONS, autocast, resolve_device, resolve_precision
 from skbig.engine.trainer import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainingConfig
 from skbig.exceptions import InvalidParameterError, NotFittedError
@@ -66,7 +66,11 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     Parameters
     ----------
     backend : str
-        Registered backend name (see :func:`skbig.list_backends`).
+        Registered backend name (see :func:`skbig.list_backends`), or
+        ``"auto"``: the installed backend with the highest priority whose
+        weights resolve (an explicit ``pretrained`` path counts), a built-in
+        scratch backend otherwise or when ``pretrained=False``; the choice is
+        recorded in ``backend_``.
     backend_params : dict, optional
         Backend hyper-parameter overrides, e.g. ``{"embed_dim": 128}``; also
         settable one by one as ``backend_params__embed_dim``.
@@ -107,7 +111,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         Write the full training state there after every epoch; a later ``fit``
         with the same parameters and data resumes from the last epoch.
     warm_start : bool
-        Continue from the fitted weights instead of starting over.
+        Continue from the fitted weights instead of starting over.  The
+        fitted module and backend are kept, so ``fit`` refuses a changed
+        ``backend`` or ``backend_params`` (set ``warm_start=False`` to apply
+        them).
     random_state : int, RandomState or None
         Seed for initialisation, shuffling, dropout and the validation split.
     verbose : int
@@ -122,12 +129,15 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         ``"auto"`` is the backend's recommendation when it starts from
         pretrained weights (e.g. the transformer encoders keep their token
         embeddings), else nothing.  ``fit`` raises when a pattern you pass
-        matches no parameter, or ``"backbone"`` is asked of a backend
-        without one.
+        matches no parameter, when the patterns leave nothing to train, or
+        when ``"backbone"`` is asked of a backend without one.  Frozen
+        batch-norm layers also keep their running statistics.
     unfreeze_at : int or None
         Epoch (0-based) from which frozen parameters train too; None keeps
         them frozen for the whole fit (``fit`` warns when it is not below
-        ``max_epochs``, as they would then never train).
+        ``max_epochs``, as they would then never train).  Early stopping
+        does not end the fit before that epoch has run, and its patience
+        starts afresh there.
     backbone_lr_mult : float or None
         Discriminative learning rate: backbone parameters use ``lr *
         backbone_lr_mult``.  ``None``: the backend's recommendation when it
@@ -191,9 +201,11 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             for key in list(params)
             if key.startswith(BACKEND_PARAMS_PREFIX)
         }
+        # As in a Pipeline ("step" then "step__param"): a whole ``backend_params``
+        # given in the same call is set first and the nested keys update it.
+        super().set_params(**params)
         if nested:
             self.backend_params = {**(self.backend_params or {}), **nested}
-        super().set_params(**params)
         return self
 
     def _backend_hyperparameters(self) -> dict[str, Any]:
@@ -209,7 +221,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         if self.backend == "auto":
             from skbig.backends._auto import choose_backend
 
-            return choose_backend(self._task)
+            return choose_backend(self._task, self.pretrained)
         return self.backend
 
     # -- task hooks (overridden by the task estimators) -----------------------------------
@@ -229,6 +241,23 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self, targets: Any, n_samples: int, seed: int, fraction: float
     ) -> tuple[np.ndarray, np.ndarray | None]:
         return _random_split(n_samples, fraction, seed)
+
+    def _check_continuable(self) -> None:
+        """A ``warm_start`` fit continues the fitted module and backend: refuse changes it would ignore."""
+        name = self._backend_name()
+        if name != self.backend_:
+            raise InvalidParameterError(
+                f"warm_start=True continues the fitted {self.backend_!r} model, but backend is now "
+                f"{name!r}; fit with warm_start=False to train the new backend"
+            )
+        wanted = type(self._backend)(self.backend_params).params
+        changed = sorted(k for k in wanted if self._backend.params.get(k) != wanted[k])
+        if changed:
+            was = {k: self._backend.params.get(k) for k in changed}
+            raise InvalidParameterError(
+                f"warm_start=True continues the fitted model, built with backend_params {was}; "
+                f"changing {changed} would be ignored, so fit with warm_start=False to apply them"
+            )
 
     def _setting(self, name: str, backend: Backend) -> Any:
         """A training setting: this estimator's value, or (when left at ``None``/"auto") the backend's.
@@ -260,6 +289,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         X = self._check_X(X, fitting=True)
         continuing = self.warm_start and hasattr(self, "module_")
         if continuing:
+            self._check_continuable()
             backend = self._backend
         else:
             backend = get_backend(self._backend_name(), self._task)(self.backend_params)
@@ -290,6 +320,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             config.frozen = _frozen_patterns(
                 settings["freeze"], config.backbone, module, backend.name, recommended=self.freeze == "auto"
             )
+            _check_something_trains(config, module, self.freeze)
             _warn_if_never_unfrozen(config)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
@@ -326,7 +357,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         if self.max_epochs is None and defaults.get("min_steps"):
             # A recommended epoch count is sized for typical data; on a small training set it
             # would end the fit after a handful of steps, so train at least ``min_steps``.
-            steps_per_epoch = math.ceil(len(train_idx) / int(resolved["batch_size"]))
+            steps_per_epoch = count_batches(len(train_idx), int(resolved["batch_size"]))
             needed = math.ceil(int(defaults["min_steps"]) / max(steps_per_epoch, 1))
             resolved["max_epochs"] = max(int(resolved["max_epochs"]), needed)
         return TrainingConfig(
@@ -414,7 +445,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self, fitted: Mapping[str, Any], backend: Backend, weights: Mapping[str, torch.Tensor]
     ) -> None:
         spec = TaskSpec(**fitted["spec"])
-        module = backend.build_module(spec)
+        module = _rebuild_module(backend, spec)
         module.load_state_dict(dict(weights))
         self._backend = backend
         self.backend_ = fitted["backend"]
@@ -439,8 +470,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         weights = state.pop("_module_weights", None)
         super().__setstate__(state)
         if weights is not None:
-            self._backend.pretrained = False
-            module = self._backend.build_module(self.spec_)
+            module = _rebuild_module(self._backend, self.spec_)
             module.load_state_dict(weights)
             self.module_ = module.eval()
 
@@ -500,7 +530,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
 
 def _resolved_settings(config: TrainingConfig) -> dict[str, Any]:
     """What the fit ran with after the estimator's ``None``/"auto" settings met the backend's recipe."""
-    return {
+    settings = {
         "max_epochs": config.max_epochs,
         "batch_size": config.batch_size,
         "lr": config.lr,
@@ -516,6 +546,8 @@ def _resolved_settings(config: TrainingConfig) -> dict[str, Any]:
         "head_init": config.head_init,
         "finetune_mix": config.finetune_mix,
     }
+    # Plain numbers: a value from a numpy grid (np.int64) must not stop save() writing JSON.
+    return {key: value.item() if isinstance(value, np.generic) else value for key, value in settings.items()}
 
 
 def _is_str_list(value: Any) -> bool:
@@ -557,6 +589,35 @@ def _frozen_patterns(
                 f"are fnmatch globs over parameter names such as {examples} (model.named_parameters())"
             )
     return patterns
+
+
+def _rebuild_module(backend: Backend, spec: TaskSpec) -> torch.nn.Module:
+    """The fitted module's architecture, randomly initialised: its saved weights are loaded next.
+
+    ``backend.pretrained`` is switched off only while building (nothing needs the
+    pretrained weights), then restored: a ``warm_start`` fit of the reloaded
+    model must follow the same pretrained-only recommendations (``freeze``,
+    ``backbone_lr_mult``) as one that continues in the fitting process.
+    """
+    pretrained = backend.pretrained
+    backend.pretrained = False
+    try:
+        return backend.build_module(spec)
+    finally:
+        backend.pretrained = pretrained
+
+
+def _check_something_trains(config: TrainingConfig, module: torch.nn.Module, freeze: Any) -> None:
+    """Refuse a ``freeze`` that leaves no parameter to train (torch would fail deep in backward)."""
+    if not config.frozen or config.max_epochs < 1 or config.unfreeze_at == 0:
+        return
+    names = [name for name, _ in module.named_parameters()]
+    if all(any(fnmatch(name, p) for p in config.frozen) for name in names):
+        when = "in this fit" if config.unfreeze_at is None else f"before unfreeze_at={config.unfreeze_at}"
+        raise InvalidParameterError(
+            f"freeze={freeze!r} matches all {len(names)} parameters, so nothing would train {when}; "
+            "leave the head out of the patterns (freeze='backbone' does), or pass unfreeze_at=0"
+        )
 
 
 def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
@@ -625,12 +686,13 @@ def _check_number(
         )
     if not math.isfinite(value):
         raise InvalidParameterError(f"{name} must be finite, got {name}={value!r}")
+    given = value  # shown as passed: unfreeze_at=-1, not -1.0
     value = float(value)
     if low is not None and (value <= low if low_open else value < low):
-        raise InvalidParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {name}={value!r}")
+        raise InvalidParameterError(f"{name} must be {'>' if low_open else '>='} {low}, got {name}={given!r}")
     if high is not None and (value >= high if high_open else value > high):
         bound = "<" if high_open else "<="
-        raise InvalidParameterError(f"{name} must be {bound} {high}, got {name}={value!r}")
+        raise InvalidParameterError(f"{name} must be {bound} {high}, got {name}={given!r}")
 
 
 def _check_choice(name: str, value: Any, choices: Sequence[str], *, allow_none: bool = False) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,7 +13,7 @@ from skbig import TextClassifier
 from skbig.backends.fasttext import FastTextBackend
 from skbig.backends.registry import register_backend, unregister_backend
 from skbig.engine.callbacks import Callback
-from skbig.engine.data import TensorData, iterate_batches
+from skbig.engine.data import DatasetData, TensorData, count_batches, iterate_batches
 from skbig.engine.trainer import Trainer, TrainingConfig
 from skbig.exceptions import InvalidParameterError, NumericalError
 
@@ -120,6 +121,84 @@ def test_frozen_parameters_stay_bit_identical_until_unfreeze_at(small_sms):
     assert torch.equal(emb[0], emb[1]) and torch.equal(emb[1], emb[2])
     assert not torch.equal(emb[2], emb[3])  # trains from epoch index 2 (the third epoch)
     assert not torch.equal(head[0], head[1])
+
+
+def test_an_interrupted_fit_leaves_no_parameter_frozen(small_sms):
+    # A later warm-start fit of the same module must not inherit the crashed fit's freeze.
+    class Interrupt(Callback):
+        def on_epoch_end(self, trainer, record):
+            raise KeyboardInterrupt
+
+    X, y = small_sms
+    clf = TextClassifier(
+        max_epochs=3,
+        freeze=["embedding.*"],
+        validation_fraction=0.0,
+        callbacks=[Interrupt()],
+        warm_start=True,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert all(p.requires_grad for p in clf.module_.parameters())
+
+
+@pytest.mark.parametrize("unfreeze_at", [None, 1])
+def test_a_freeze_that_leaves_nothing_to_train_is_refused(small_sms, unfreeze_at):
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=2, freeze=["*"], unfreeze_at=unfreeze_at, validation_fraction=0.0)
+    with pytest.raises(InvalidParameterError, match=r"freeze=\['\*'\] matches all 3 parameters"):
+        clf.fit(X, y)
+    TextClassifier(max_epochs=1, freeze=["*"], unfreeze_at=0, validation_fraction=0.0).fit(X, y)
+
+
+def test_early_stopping_waits_for_the_unfreeze(small_sms):
+    # lr=0 never improves, so patience 1 alone would stop after epoch 2, before the backbone trains.
+    X, y = small_sms
+    snaps = Snapshots()
+    clf = TextClassifier(
+        max_epochs=8,
+        lr=1e-12,
+        freeze=["embedding.*"],
+        unfreeze_at=4,
+        early_stopping=1,
+        validation_fraction=0.3,
+        callbacks=[snaps],
+        random_state=0,
+    ).fit(X, y)
+    assert len(clf.history_) == 5  # four frozen epochs, then one unfrozen epoch of fresh patience
+    emb = [w["embedding.weight"] for w in snaps.weights]
+    assert torch.equal(emb[0], emb[4]) and not torch.equal(emb[4], emb[5])
+
+
+def test_frozen_batch_norm_keeps_its_running_statistics():
+    from skbig import ImageClassifier
+
+    rng = np.random.default_rng(0)
+    X, y = rng.integers(0, 256, (24, 32, 32, 3), dtype=np.uint8), ["a", "b"] * 12
+    snaps = Snapshots()
+    ImageClassifier(
+        backend="resnet",
+        max_epochs=1,
+        freeze=["conv1.*", "bn1.*", "layer*"],
+        validation_fraction=0.0,
+        callbacks=[snaps],
+    ).fit(X, y)
+    before, after = snaps.weights
+    frozen = [k for k in before if k.startswith(("bn1.", "layer")) and "running_" in k]
+    assert frozen and all(torch.equal(before[k], after[k]) for k in frozen)
+
+
+@pytest.mark.parametrize(("n", "sizes"), [(17, [8, 9]), (16, [8, 8]), (9, [9]), (1, [1])])
+def test_training_batches_never_end_in_a_single_sample(n, sizes):
+    # A batch of one breaks batch norm on 1x1 feature maps; it joins the batch before.
+    data = TensorData({"x": torch.arange(n), "y": torch.arange(n)})
+    got = [len(b["y"]) for b in iterate_batches(data, 8, shuffle=True, generator=torch.Generator())]
+    assert got == sizes and count_batches(n, 8) == len(sizes)
+    dataset = DatasetData(list(range(n)), lambda items: {"y": torch.tensor(items)})
+    loaded = [len(b["y"]) for b in iterate_batches(dataset, 8, shuffle=True, generator=torch.Generator())]
+    assert loaded == sizes
+    evaluation = [len(b["y"]) for b in iterate_batches(data, 8, shuffle=False)]
+    assert evaluation == [8] * (n // 8) + ([n % 8] if n % 8 else [])  # prediction batches unchanged
 
 
 def test_tensor_fast_path_batches_cover_every_row_once():

@@ -50,6 +50,12 @@ def test_get_set_params_round_trip_including_backend_hyperparameters():
     assert other.get_params(deep=True) == clf.get_params(deep=True)
 
 
+def test_set_params_applies_a_whole_backend_params_before_its_nested_keys():
+    # As a Pipeline applies "step" before "step__param", whatever order they come in.
+    clf = TextClassifier().set_params(backend_params__dropout=0.0, backend_params={"embed_dim": 8})
+    assert clf.backend_params == {"embed_dim": 8, "dropout": 0.0}
+
+
 def test_set_params_does_not_mutate_a_shared_dict():
     shared = {"embed_dim": 16}
     clf = TextClassifier(backend_params=shared)
@@ -178,6 +184,54 @@ def test_warm_start_continues_training(small_sms):
     first_module = clf.module_
     clf.fit(X, y)
     assert clf.module_ is first_module  # continued, not rebuilt
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"backend": "lstm"}, "backend is now 'lstm'"),
+        (
+            {"backend_params__embed_dim": 8},
+            r"built with backend_params \{'embed_dim': 64\}; changing \['embed_dim'\]",
+        ),
+    ],
+)
+def test_warm_start_refuses_settings_it_would_ignore(small_sms, change, fragment):
+    # The continued module keeps its architecture and backend: a silent no-op would mislead.
+    X, y = small_sms
+    clf = TextClassifier(backend="fasttext", max_epochs=1, warm_start=True, validation_fraction=0.0)
+    clf.fit(X, y).set_params(**change)
+    with pytest.raises(InvalidParameterError, match=fragment):
+        clf.fit(X, y)
+    clf.set_params(warm_start=False).fit(X, y)  # the way out the message names
+
+
+def test_numpy_scalar_parameters_from_a_grid_save_and_reload(small_sms, tmp_path):
+    # GridSearchCV over np.arange(...) hands numpy scalars to the best estimator.
+    X, y = small_sms
+    clf = TextClassifier(
+        max_epochs=np.int64(1),
+        lr=np.float64(0.05),
+        unfreeze_at=np.int64(0),
+        freeze=["embedding.*"],
+        class_weight={"ham": 1.0, "spam": np.float64(2.0)},
+        backend_params={"embed_dim": np.int64(16)},
+        validation_fraction=0.0,
+        random_state=0,
+    ).fit(X, y)
+    loaded = skbig.load(clf.save(tmp_path / "grid.skbig"))
+    assert loaded.max_epochs == 1 and type(loaded.max_epochs) is int
+    assert loaded.backend_params == {"embed_dim": 16} and loaded.class_weight == {"ham": 1.0, "spam": 2.0}
+    np.testing.assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+
+
+def test_dict_parameters_with_non_string_keys_survive_save(tmp_path):
+    # JSON objects have string keys only; class_weight={0: ...} must come back with int keys.
+    X, y = ["good", "bad", "fine", "awful"] * 5, [1, 0, 1, 0] * 5
+    clf = TextClassifier(max_epochs=1, class_weight={0: 1.0, 1: 3.0}, validation_fraction=0.0).fit(X, y)
+    loaded = skbig.load(clf.save(tmp_path / "weights.skbig"))
+    assert loaded.class_weight == {0: 1.0, 1: 3.0}
+    loaded.fit(X, y)  # the reloaded class weights still name the classes
 
 
 def test_second_fit_starts_over(small_sms):

@@ -112,6 +112,7 @@ def test_split_batch_slices_per_sample_tensors_only():
     batch = {"x": torch.arange(10).reshape(5, 2), "y": torch.arange(5), "shared": shared, "name": "b"}
     parts = split_batch(batch, 2)
     assert [len(p["y"]) for p in parts] == [2, 2, 1]
+    assert [len(p["y"]) for p in split_batch(batch, 4)] == [3, 2]  # balanced: no part of one
     assert torch.equal(torch.cat([p["x"] for p in parts]), batch["x"])
     assert all(p["shared"] is shared and p["name"] == "b" for p in parts)
 
