@@ -135,6 +135,22 @@ def test_missing_pretrained_path_is_named(tmp_path: Any) -> None:
         backend.build_module(TaskSpec("image-classification", 2))
 
 
+def test_a_pretrained_directory_asks_for_the_file_in_it(tmp_path: Any) -> None:
+    backend = EfficientNetLite0Backend()
+    backend.pretrained = str(tmp_path)
+    with pytest.raises(WeightsNotFoundError, match=r"pretrained='.*' is a directory; pass the weights file"):
+        backend.build_module(TaskSpec("image-classification", 2))
+
+
+def test_batch_statistics_survive_a_last_batch_of_one_small_image() -> None:
+    # 32-px inputs leave a 1x1 feature map: batch norm cannot normalise a batch of one there.
+    X, y, _ = tiny_task_data("image-classification", n=18)
+    X, y = X[:17], y[:17]  # batches of 8, 8 and 1
+    params = {**FAST, "backend_params": {**SMALL, "image_size": 32}}
+    clf = ImageClassifier(backend="efficientnet_lite0", pretrained=False, max_epochs=1, **params).fit(X, y)
+    assert clf._backend.batch_norm_mode == "train" and len(clf.predict(X)) == 17
+
+
 # -- what build_module starts from ---------------------------------------------------------------------
 @pytest.mark.parametrize("n_classes", [2, 1000], ids=["2-classes", "1000-classes"])
 def test_real_weights_load_and_the_head_is_fresh(file_state: dict[str, torch.Tensor], n_classes: int) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -382,6 +383,55 @@ def test_max_length_is_capped_at_the_model_limit(tiny_bert):
     assert backend.max_length() == 64  # the tiny model's position embeddings
     data = backend.make_data([" ".join(["good"] * 200)])
     assert data.tensors["input_ids"].shape == (1, 64)
+
+
+def test_max_length_is_capped_by_the_position_embeddings_when_the_tokenizer_sets_no_limit(
+    tiny_bert, sentiment, tmp_path
+):
+    # A tokenizer saved without model_max_length must not let a long text index past position 64.
+    model = shutil.copytree(tiny_bert, tmp_path / "no-limit")
+    config = json.loads((model / "tokenizer_config.json").read_text())
+    config.pop("model_max_length", None)
+    (model / "tokenizer_config.json").write_text(json.dumps(config))
+    texts, labels = sentiment
+    clf = tiny(str(model), max_epochs=1, backend_params={"model": str(model), "max_length": 512})
+    clf.fit(texts[:8], labels[:8])
+    assert clf._backend.max_length() == 64
+    assert clf.predict([" ".join(["good"] * 300)]).shape == (1,)
+
+
+@pytest.mark.parametrize("kept", [("config.json", "model.safetensors"), (), ("tokenizer.json",)])
+def test_a_pretrained_directory_missing_model_or_tokenizer_files_is_named(
+    tiny_bert, sentiment, tmp_path, kept
+):
+    # Without the tokenizer, transformers may build an empty one that maps every word to [UNK].
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    for name in kept:
+        shutil.copy(os.path.join(tiny_bert, name), partial / name)
+    texts, labels = sentiment
+    missing = "holds no tokenizer" if "config.json" in kept else r"not a Hugging Face model directory"
+    with pytest.raises(WeightsNotFoundError, match=missing):
+        tiny(tiny_bert, pretrained=str(partial)).fit(texts, labels)
+    with pytest.raises(WeightsNotFoundError, match=missing):
+        tiny(str(partial)).fit(texts, labels)
+
+
+def test_an_empty_pretrained_path_is_not_the_current_directory(sentiment):
+    texts, labels = sentiment
+    with pytest.raises(WeightsNotFoundError, match=r"pretrained='' is not"):
+        TextClassifier(backend="minilm", pretrained="").fit(texts, labels)
+
+
+def test_a_reloaded_model_continues_with_the_same_pretrained_recipe(tiny_bert, sentiment):
+    # freeze="auto" freezes the embeddings of pretrained weights: after pickling too.
+    texts, labels = sentiment
+    clf = tiny(tiny_bert, freeze="auto", max_epochs=1, warm_start=True).fit(texts[:8], labels[:8])
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded._backend.pretrained == clf._backend.pretrained is True
+    for model in (clf, loaded):
+        model.fit(texts[:8], labels[:8])
+        assert model.training_settings_["frozen"] == ["encoder.embeddings.*"]
 
 
 # -- packaging --------------------------------------------------------------------------------------------

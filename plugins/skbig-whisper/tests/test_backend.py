@@ -277,7 +277,7 @@ def test_training_clip_longer_than_the_window_is_refused_before_training(
     X, y, extra = speech
     sf.write(tmp_path / "long.wav", _noise_with_pauses(31.0, []), 16000)
     asr = SpeechRecognizer(backend="whisper_tiny_en", pretrained=tiny_whisper, **FAST, **extra)
-    with pytest.raises(InvalidInputError, match=r"X\[1\] is 31\.0 s long.*at most 30 s"):
+    with pytest.raises(InvalidInputError, match=r"X\[1\] is 31\.000 s long.*at most 30 s"):
         asr.fit([X[0], tmp_path / "long.wav", *X[2:]], y)
     assert not hasattr(asr, "history_")
 
@@ -295,6 +295,16 @@ def test_generic_whisper_backend_needs_a_model(speech) -> None:
     X, y, extra = speech
     with pytest.raises(InvalidParameterError, match="needs a model"):
         SpeechRecognizer(backend="whisper", **FAST, **extra).fit(X, y)
+
+
+def test_a_model_that_is_not_whisper_is_named(speech, tmp_path: Path) -> None:
+    from transformers import BertConfig
+
+    BertConfig(hidden_size=32, num_attention_heads=2).save_pretrained(tmp_path)
+    X, y, extra = speech
+    with pytest.raises(InvalidParameterError, match=r"needs a Whisper model, but .* of type 'bert'"):
+        params = {**FAST, "backend_params": {"model": str(tmp_path), "max_new_tokens": 4}}
+        SpeechRecognizer(backend="whisper", **params, **extra).fit(X, y)
 
 
 def test_missing_pretrained_directory_says_what_to_pass(speech, tmp_path: Path) -> None:

@@ -176,7 +176,13 @@ class EfficientNetLite0Backend(ImageBackend):
             says to install it or to pass a path).
         """
         pretrained = self.pretrained if not isinstance(self.pretrained, bool) else True
-        return resolve_weights(WEIGHTS_NAME, pretrained=pretrained, install_hint=WEIGHTS_PACKAGE)
+        path = resolve_weights(WEIGHTS_NAME, pretrained=pretrained, install_hint=WEIGHTS_PACKAGE)
+        if not path.is_file():
+            raise WeightsNotFoundError(
+                f"backend {self.name!r}: pretrained={str(pretrained)!r} is a directory; pass the "
+                "weights file itself (a .pth state dict of EfficientNetLite0), or pretrained=True"
+            )
+        return path
 
     def build_module(self, spec: TaskSpec) -> nn.Module:
         """EfficientNet-Lite0 with a freshly initialised ``spec.n_outputs``-way head.

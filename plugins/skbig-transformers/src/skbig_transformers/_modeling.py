@@ -15,7 +15,18 @@ from typing import Any
 import torch
 from torch import nn
 
-from skbig.exceptions import InvalidParameterError
+from skbig.exceptions import InvalidParameterError, SkbigError
+from skbig.pretrained import WeightsNotFoundError
+
+#: Files one of which a saved tokenizer writes (fast, WordPiece, BPE, SentencePiece).
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "spiece.model",
+    "sentencepiece.bpe.model",
+    "tokenizer.model",
+)
 
 __all__ = ["EncoderClassifier", "load_config", "load_encoder", "load_tokenizer", "POOLINGS"]
 
@@ -118,11 +129,26 @@ def _no_progress_bars() -> Iterator[None]:
             hf_logging.enable_progress_bar()
 
 
+@contextlib.contextmanager
+def _loading(what: str, path: Path) -> Iterator[None]:
+    """Turn transformers' errors for an unreadable directory into one that names it."""
+    try:
+        yield
+    except SkbigError:
+        raise
+    except (OSError, ValueError, KeyError) as exc:
+        raise WeightsNotFoundError(
+            f"could not load the {what} from {str(path)!r} ({type(exc).__name__}: {exc}); pass a "
+            "directory written by save_pretrained() of both the model and its tokenizer"
+        ) from exc
+
+
 def load_config(path: Path) -> Any:
     """The model configuration in ``path`` (never downloads)."""
     from transformers import AutoConfig
 
-    config = AutoConfig.from_pretrained(str(path), local_files_only=True)
+    with _loading("model configuration", path):
+        config = AutoConfig.from_pretrained(str(path), local_files_only=True)
     if getattr(config, "is_encoder_decoder", False):
         raise InvalidParameterError(
             "hf_encoder needs an encoder-only model (BERT, RoBERTa, DeBERTa, MiniLM, ...), but "
@@ -132,12 +158,30 @@ def load_config(path: Path) -> Any:
     return config
 
 
+#: Model types whose position ids start after the padding index (RoBERTa's scheme),
+#: so ``pad_token_id + 1`` of their position embeddings are never used by text.
+_PADDING_OFFSET_POSITIONS = frozenset(
+    {"roberta", "xlm-roberta", "xlm-roberta-xl", "camembert", "longformer", "data2vec-text",
+     "ibert", "mpnet", "roberta-prelayernorm", "xmod", "luke", "markuplm"}
+)  # fmt: skip
+
+
+def position_limit(config: Any) -> int | None:
+    """The most tokens the encoder's absolute position embeddings can number, or None."""
+    positions = getattr(config, "max_position_embeddings", None)
+    if not isinstance(positions, int) or positions <= 0:
+        return None
+    if getattr(config, "model_type", None) in _PADDING_OFFSET_POSITIONS:
+        positions -= int(getattr(config, "pad_token_id", None) or 0) + 1
+    return positions
+
+
 def load_encoder(path: Path, *, pretrained: bool) -> nn.Module:
     """The base model of ``path``: its weights when ``pretrained``, else a random init from its config."""
     from transformers import AutoModel
 
     config = load_config(path)
-    with _no_progress_bars():
+    with _no_progress_bars(), _loading("encoder weights", path):
         if pretrained:
             encoder = AutoModel.from_pretrained(str(path), config=config, local_files_only=True)
         else:
@@ -149,7 +193,15 @@ def load_tokenizer(path: Path) -> Any:
     """The tokenizer of ``path``, padding on the right (the backend relies on it)."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
+    if not any((Path(path) / name).is_file() for name in TOKENIZER_FILES):
+        # Without this check transformers may build an empty default tokenizer
+        # that maps every word to [UNK]: a fit that "works" and learns nothing.
+        raise WeightsNotFoundError(
+            f"{str(path)!r} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}); save it "
+            "beside the model: tokenizer.save_pretrained(path)"
+        )
+    with _loading("tokenizer", path):
+        tokenizer = AutoTokenizer.from_pretrained(str(path), local_files_only=True)
     if tokenizer.pad_token is None:
         raise InvalidParameterError(
             f"the tokenizer in {str(path)!r} has no padding token, which batching needs; "

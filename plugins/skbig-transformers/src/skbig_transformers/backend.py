@@ -146,6 +146,7 @@ class HFEncoderBackend(TextClassificationBackend):
         #: The local directory holding config, tokenizer and weights.
         self.model_path: Path | None = None
         self._tokenizer: Any = None
+        self._position_limit: int | None = None  # 0: the model sets none
 
     # -- hyper-parameters --------------------------------------------------------------
     def _check_params(self) -> None:
@@ -224,6 +225,8 @@ class HFEncoderBackend(TextClassificationBackend):
             model,
             backend_name=self.name,
             allow_download=bool(self.params["allow_download"]),
+            required_file="config.json",
+            kind="Hugging Face model",
             directory_hint="pass an existing directory written by save_pretrained (config.json, tokenizer "
             "files, weights) or a Hugging Face hub id such as 'bert-base-uncased'",
             offline_hint=self._offline_hint,
@@ -235,7 +238,10 @@ class HFEncoderBackend(TextClassificationBackend):
             str(self.pretrained),
             backend_name=self.name,
             param="pretrained",
-            hint="pass pretrained=True to use the default weights, or an existing directory",
+            required_file="config.json",
+            kind="Hugging Face model",
+            hint="pass pretrained=True to use the default weights, or a directory written by "
+            "save_pretrained() of the model and its tokenizer",
         )
 
     # -- preprocessing ---------------------------------------------------------------------
@@ -243,6 +249,7 @@ class HFEncoderBackend(TextClassificationBackend):
         """Locate the model and load its tokenizer; nothing is learned from ``X``."""
         self.model_ref, self.hub_id, self.model_path = self.resolve_model()
         self._tokenizer = None
+        self._position_limit = None
         self.tokenizer()  # fail now, in fit, if the tokenizer cannot be loaded
 
     def get_state(self) -> dict[str, Any]:
@@ -255,6 +262,7 @@ class HFEncoderBackend(TextClassificationBackend):
         self.model_ref = state["model"]
         self.hub_id = state.get("hub_id")
         self._tokenizer = None
+        self._position_limit = None
         saved = ModelLocation(str(self.model_ref), self.hub_id, Path(state["path"]))
         self.model_path = relocate_model(
             saved,
@@ -278,11 +286,22 @@ class HFEncoderBackend(TextClassificationBackend):
         return self._tokenizer
 
     def max_length(self) -> int:
-        """``max_length`` capped at the longest input the model accepts (its position embeddings)."""
-        limit = getattr(self.tokenizer(), "model_max_length", None)
+        """``max_length`` capped at the longest input the model accepts (its position embeddings).
+
+        Both the tokenizer's ``model_max_length`` and the config's position
+        embeddings cap it: a tokenizer saved without a limit must not let a
+        long text index past the last position.
+        """
+        from skbig_transformers._modeling import load_config, position_limit
+
         wanted = int(self.params["max_length"])
+        limit = getattr(self.tokenizer(), "model_max_length", None)
         # Tokenizers without a known limit report a huge sentinel (int(1e30)).
-        return min(wanted, limit) if isinstance(limit, int) and limit < 1_000_000 else wanted
+        if isinstance(limit, int) and limit < 1_000_000:
+            wanted = min(wanted, limit)
+        if getattr(self, "_position_limit", None) is None:  # absent from older pickles
+            self._position_limit = position_limit(load_config(self._path())) or 0
+        return min(wanted, self._position_limit) if self._position_limit else wanted
 
     def __getstate__(self) -> dict[str, Any]:
         # The tokenizer is a cache: pickles stay small and reload it from ``model_path``.

@@ -223,9 +223,16 @@ class WhisperBackend(SpeechRecognitionBackend):
     def _resolved(self) -> Path:
         """Locate the model and read its configurations, once per backend instance."""
         if self.model_path is None:
-            self.model_ref, self.hub_id, self.model_path = self.resolve_model()
-            from transformers import GenerationConfig, WhisperConfig
+            ref, hub_id, path = self.resolve_model()
+            from transformers import GenerationConfig, PretrainedConfig, WhisperConfig
 
+            model_type = PretrainedConfig.get_config_dict(str(path))[0].get("model_type")
+            if model_type != "whisper":
+                raise InvalidParameterError(
+                    f"backend {self.name!r} needs a Whisper model, but {str(path)!r} holds one of type "
+                    f"{model_type!r}; pass a Whisper checkpoint (e.g. 'openai/whisper-base.en')"
+                )
+            self.model_ref, self.hub_id, self.model_path = ref, hub_id, path
             self.config = WhisperConfig.from_pretrained(self.model_path).to_dict()
             try:
                 generation = GenerationConfig.from_pretrained(self.model_path)
@@ -372,7 +379,7 @@ class WhisperBackend(SpeechRecognitionBackend):
             seconds = audio_seconds(item, sample_rate=self.input_sample_rate)
             if seconds is not None and seconds > limit + 1e-6:
                 raise InvalidInputError(
-                    f"X[{index}] is {seconds:.1f} s long, and Whisper trains on clips of at most "
+                    f"X[{index}] is {seconds:.3f} s long, and Whisper trains on clips of at most "
                     f"{limit:.0f} s (its encoder's window); cut it into shorter clips, each with its "
                     "own part of the transcript (predict transcribes long clips in pieces by itself)"
                 )
