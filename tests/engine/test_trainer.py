@@ -152,7 +152,8 @@ def test_a_freeze_that_leaves_nothing_to_train_is_refused(small_sms, unfreeze_at
 
 
 def test_early_stopping_waits_for_the_unfreeze(small_sms):
-    # lr=0 never improves, so patience 1 alone would stop after epoch 2, before the backbone trains.
+    # A negligible lr never improves the score, so patience 1 alone would stop after epoch 2, before
+    # the embeddings train.
     X, y = small_sms
     snaps = Snapshots()
     clf = TextClassifier(
