@@ -8,6 +8,7 @@ import pickle
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -325,6 +326,26 @@ def test_load_names_a_model_directory_that_has_gone(tiny_bert, sentiment, tmp_pa
     shutil.rmtree(moved)
     with pytest.raises(WeightsNotFoundError, match=r"fitted from .*encoder.* no longer exists"):
         skbig.load(path)
+
+
+def test_unpickling_names_a_model_directory_that_has_gone(tiny_bert, sentiment, tmp_path):
+    texts, labels = sentiment
+    moved = shutil.copytree(tiny_bert, tmp_path / "encoder")
+    pickled = pickle.dumps(tiny(str(moved), max_epochs=1).fit(texts[:8], labels[:8]))
+    shutil.rmtree(moved)
+    with pytest.raises(WeightsNotFoundError, match=r"fitted from .*encoder.* no longer exists"):
+        pickle.loads(pickled)
+
+
+def test_an_unpickled_model_finds_the_weights_package_again_by_name():
+    # A pickle from another machine names a site-packages path that does not exist here.
+    from skbig_transformers.backend import MiniLMBackend
+    from skbig_transformers.weights import minilm_path
+
+    backend = MiniLMBackend()
+    backend.set_state({"model": "all-MiniLM-L6-v2", "hub_id": MiniLMBackend.hub, "path": str(minilm_path())})
+    backend.model_path = Path("/gone/model")
+    assert pickle.loads(pickle.dumps(backend)).model_path == minilm_path()
 
 
 def test_a_moved_weights_package_is_found_again_by_name():

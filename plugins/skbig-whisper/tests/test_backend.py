@@ -7,6 +7,7 @@ tests marked ``slow`` load the real tiny.en weights converted from
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -336,9 +337,12 @@ def test_reload_needs_the_tokenizer_directory(tiny_whisper: str, speech, tmp_pat
     moved = shutil.copytree(tiny_whisper, tmp_path / "copy")
     asr = SpeechRecognizer(backend="whisper_tiny_en", pretrained=str(moved), max_epochs=0, **extra).fit(X, y)
     path = asr.save(tmp_path / "m.skbig")
+    pickled = pickle.dumps(asr)
     shutil.rmtree(moved)
     with pytest.raises(WeightsNotFoundError, match="put that directory back"):
         skbig.load(path)
+    with pytest.raises(WeightsNotFoundError, match="put that directory back"):  # pickle/joblib alike
+        pickle.loads(pickled)
 
 
 # -- the real tiny.en --------------------------------------------------------------------------------

@@ -309,6 +309,13 @@ class HFEncoderBackend(TextClassificationBackend):
         state["_tokenizer"] = None
         return state
 
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        """Unpickle; a model directory that has gone (another machine, a moved
+        environment) is found again by name, as ``skbig.load`` does."""
+        self.__dict__.update(state)
+        if self.model_path is not None and not Path(self.model_path).is_dir():
+            self.set_state(self.get_state())
+
     # -- data --------------------------------------------------------------------------------
     def make_data(self, X: Sequence[str], targets: Any = None, *, train: bool = False) -> TensorData:
         """Token ids padded on the right and true lengths; batches are trimmed to their longest text.
