@@ -4,6 +4,10 @@ The state is written to a temporary file in the same directory, flushed to
 disk, then renamed over the previous checkpoint: a reader sees either the old
 complete file or the new complete file, never half of one.  Loading uses
 ``torch.load(weights_only=True)``, which refuses pickled code.
+
+Each fit (its parameters and data: the fingerprint) has its own file, so the
+folds of ``cross_val_score`` or the candidates of ``GridSearchCV`` can share
+one ``checkpoint_dir`` and each resumes only its own run.
 """
 
 from __future__ import annotations
@@ -17,17 +21,24 @@ import torch
 
 from skbig.exceptions import CheckpointError
 
-__all__ = ["CHECKPOINT_NAME", "save", "load"]
+__all__ = ["checkpoint_path", "save", "load"]
 
-CHECKPOINT_NAME = "checkpoint.pt"
+#: Characters of the fingerprint (a SHA-256 hex digest) in the file name.
+_NAME_DIGITS = 16
+
+
+def checkpoint_path(directory: str | os.PathLike[str], fingerprint: str) -> Path:
+    """Where the fit identified by ``fingerprint`` keeps its checkpoint in ``directory``."""
+    return Path(directory) / f"checkpoint-{fingerprint[:_NAME_DIGITS]}.pt"
 
 
 def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Atomically replace ``directory/checkpoint.pt`` with ``state``."""
+    """Atomically replace this fit's checkpoint in ``directory`` with ``state``."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    target = directory / CHECKPOINT_NAME
-    fd, tmp = tempfile.mkstemp(prefix=".checkpoint-", suffix=".tmp", dir=directory)
+    target = checkpoint_path(directory, state["fingerprint"])
+    prefix = f".{target.stem}-"
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
     try:
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)
@@ -38,18 +49,21 @@ def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     _fsync_directory(directory)
-    _remove_torn_writes(directory)
+    _remove_torn_writes(directory, prefix)
     return target
 
 
-def _remove_torn_writes(directory: Path) -> None:
-    """Delete temp files left by a process killed while writing (the checkpoint itself is intact)."""
-    for leftover in directory.glob(".checkpoint-*.tmp"):
+def _remove_torn_writes(directory: Path, prefix: str) -> None:
+    """Delete this fit's temp files left by a process killed while writing.
+
+    Only this fit's: another fit sharing the directory may be writing its own.
+    """
+    for leftover in directory.glob(f"{prefix}*.tmp"):
         leftover.unlink(missing_ok=True)
 
 
 def load(directory: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] | None:
-    """Return the checkpoint in ``directory``, or None when there is none yet.
+    """Return the checkpoint of the fit ``fingerprint`` in ``directory``, or None when there is none yet.
 
     Raises
     ------
@@ -57,7 +71,7 @@ def load(directory: str | os.PathLike[str], fingerprint: str) -> dict[str, Any] 
         If the file is unreadable or belongs to a different configuration or
         data set (its fingerprint differs): resuming it would silently mix runs.
     """
-    path = Path(directory) / CHECKPOINT_NAME
+    path = checkpoint_path(directory, fingerprint)
     if not path.exists():
         return None
     try:

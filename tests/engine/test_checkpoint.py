@@ -11,6 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
+from sklearn.model_selection import cross_val_score
 
 from skbig import TextClassifier
 from skbig.engine import _checkpoint
@@ -59,7 +60,8 @@ def test_killed_fit_resumes_from_last_epoch_and_matches_uninterrupted_run(tmp_pa
         [sys.executable, "-c", CHILD, str(ckpt), "3"], capture_output=True, text=True, timeout=300
     )
     assert child.returncode == -signal.SIGKILL, child.stderr
-    state = torch.load(ckpt / "checkpoint.pt", weights_only=True)
+    (saved,) = ckpt.glob("checkpoint-*.pt")
+    state = torch.load(saved, weights_only=True)
     assert state["epoch"] == 2  # epochs 1 and 2 completed before the kill
     assert not [p for p in os.listdir(ckpt) if p.endswith(".tmp")]
 
@@ -110,17 +112,28 @@ def test_completed_checkpoint_is_not_retrained(tmp_path, sample300):
     np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
 
 
-def test_checkpoint_of_other_parameters_is_refused(tmp_path, sample300):
+def test_fits_of_other_parameters_or_data_keep_their_own_checkpoints(tmp_path, sample300):
+    # The folds of cross_val_score share one checkpoint_dir; none may resume another's run.
     X, y = sample300
-    TextClassifier(max_epochs=1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X, y)
+    params = {"max_epochs": 1, "random_state": 0, "checkpoint_dir": str(tmp_path)}
+    first = TextClassifier(**params).fit(X, y)
+    other_lr = TextClassifier(**params, lr=0.1).fit(X, y)
+    other_data = TextClassifier(**params).fit(X[:200], y[:200])
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 3
+    assert other_lr.history_ != first.history_ and other_data.history_ != first.history_
+    cv = cross_val_score(TextClassifier(**params), X, y, cv=3)
+    assert len(cv) == 3 and len(list(tmp_path.glob("checkpoint-*.pt"))) == 6
+
+
+def test_a_checkpoint_whose_fingerprint_differs_is_refused(tmp_path):
+    _checkpoint.save(tmp_path, {"fingerprint": "abc-one-fit", "epoch": 1})
+    _checkpoint.checkpoint_path(tmp_path, "abc-one-fit").rename(_checkpoint.checkpoint_path(tmp_path, "abc"))
     with pytest.raises(CheckpointError, match="other parameters or data"):
-        TextClassifier(max_epochs=1, lr=0.1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X, y)
-    with pytest.raises(CheckpointError):
-        TextClassifier(max_epochs=1, random_state=0, checkpoint_dir=str(tmp_path)).fit(X[:200], y[:200])
+        _checkpoint.load(tmp_path, "abc")
 
 
 def test_corrupt_checkpoint_is_refused_with_clear_error(tmp_path):
-    (tmp_path / "checkpoint.pt").write_bytes(b"not a checkpoint")
+    _checkpoint.checkpoint_path(tmp_path, "anything").write_bytes(b"not a checkpoint")
     with pytest.raises(CheckpointError, match="cannot be read"):
         _checkpoint.load(tmp_path, "anything")
 
@@ -136,4 +149,4 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
         _checkpoint.save(tmp_path, {"fingerprint": "f", "epoch": 2})
     monkeypatch.undo()
     assert _checkpoint.load(tmp_path, "f")["epoch"] == 1  # previous checkpoint intact
-    assert os.listdir(tmp_path) == ["checkpoint.pt"]  # no temp file left behind
+    assert os.listdir(tmp_path) == ["checkpoint-f.pt"]  # no temp file left behind

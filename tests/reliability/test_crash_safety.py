@@ -123,7 +123,8 @@ def test_kill_during_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
     _kill("text", ckpt, 2, "during-write")
     torn = [p for p in os.listdir(ckpt) if p.endswith(".tmp")]
     assert torn, "the child should have died with a half-written temporary file"
-    raw = torch.load(ckpt / _checkpoint.CHECKPOINT_NAME, weights_only=True)
+    (saved,) = ckpt.glob("checkpoint-*.pt")
+    raw = torch.load(saved, weights_only=True)
     state = _checkpoint.load(ckpt, raw["fingerprint"])  # what the resuming fit reads
     assert state is not None and state["epoch"] == 1  # the complete previous checkpoint
 
@@ -139,7 +140,8 @@ def test_kill_during_checkpoint_write_keeps_the_previous_checkpoint(tmp_path):
 def test_killed_fit_resumes_and_matches_the_uninterrupted_run(kind, tmp_path):
     ckpt = tmp_path / "ckpt"
     _kill(kind, ckpt, 3, "mid-epoch")
-    assert torch.load(ckpt / _checkpoint.CHECKPOINT_NAME, weights_only=True)["epoch"] == 2
+    (saved,) = ckpt.glob("checkpoint-*.pt")
+    assert torch.load(saved, weights_only=True)["epoch"] == 2
 
     est, X, y = make(kind, str(ckpt))
     resumed = est.fit(X, y)

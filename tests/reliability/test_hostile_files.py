@@ -179,7 +179,9 @@ def test_the_genuine_file_still_loads(model_file):
 
 
 def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path, marker):
-    torch.save({"fingerprint": "f", "epoch": 1, "evil": Payload(marker)}, tmp_path / "checkpoint.pt")
+    torch.save(
+        {"fingerprint": "f", "epoch": 1, "evil": Payload(marker)}, _checkpoint.checkpoint_path(tmp_path, "f")
+    )
     with pytest.raises(CheckpointError, match="cannot be read"):
         _checkpoint.load(tmp_path, "f")
     assert not marker.exists()
