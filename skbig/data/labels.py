@@ -11,7 +11,7 @@ from sklearn.exceptions import DataConversionWarning
 
 from skbig.exceptions import InputTypeError, InvalidInputError
 
-__all__ = ["check_classification_targets"]
+__all__ = ["check_classification_targets", "is_missing"]
 
 
 def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +49,7 @@ def check_classification_targets(y: Any, n_samples: int) -> tuple[np.ndarray, np
             f"X and y have different lengths: X has {n_samples} samples, y has {len(labels)}"
         )
     for index, label in enumerate(labels):
-        if label is None or (isinstance(label, (float, np.floating)) and math.isnan(label)):
+        if is_missing(label):
             raise InvalidInputError(f"y[{index}] is a missing label ({label!r}); drop that sample")
     if _is_continuous(labels):
         raise InvalidInputError(
@@ -92,3 +92,10 @@ def _plain_dtype(classes: np.ndarray) -> np.ndarray:
         if kinds == {plain}:
             return np.asarray(classes.tolist())
     return classes
+
+
+def is_missing(value: object) -> bool:
+    """None, NaN, pandas' NA and NaT: the values pandas treats as missing."""
+    if value is None or (isinstance(value, (float, np.floating)) and math.isnan(value)):
+        return True
+    return type(value).__name__ in ("NAType", "NaTType")  # without importing pandas

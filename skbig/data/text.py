@@ -8,7 +8,6 @@ Chinese characters yields the same kind of features as a sequence of words.
 
 from __future__ import annotations
 
-import math
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from skbig.data.labels import is_missing
 from skbig.exceptions import InputTypeError, InvalidInputError
 
 __all__ = ["check_texts", "tokenize", "Vocabulary", "PAD_ID", "UNK_ID"]
@@ -67,7 +67,7 @@ def check_texts(X: Any, *, name: str = "X") -> list[str]:
     for index, item in enumerate(texts):
         if isinstance(item, str):
             continue
-        if item is None or (isinstance(item, float) and math.isnan(item)):
+        if is_missing(item):
             raise InvalidInputError(
                 f"{name}[{index}] is a missing value ({item!r}); drop it or fill it with a string"
             )

@@ -109,7 +109,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         Extra :class:`skbig.engine.callbacks.Callback` objects.
     checkpoint_dir : str, optional
         Write the full training state there after every epoch; a later ``fit``
-        with the same parameters and data resumes from the last epoch.
+        with the same parameters and data resumes from the last epoch.  Each
+        fit has its own file, so cross-validation folds can share the folder.
     warm_start : bool
         Continue from the fitted weights instead of starting over.  The
         fitted module and backend are kept, so ``fit`` refuses a changed
@@ -281,10 +282,25 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     def fit(self, X: Any, y: Any = None) -> SkbigEstimator:
         """Train on ``X`` and ``y``; see the class docstring for what is learned.
 
+        A fit that fails before training starts (bad input, bad parameters)
+        leaves the estimator as it was: fitted as before, or unfitted.  Once
+        training has started, a failure keeps the weights trained so far.
+
         Returns
         -------
         self
         """
+        before = _fitted_attributes(self)
+        started: list[bool] = []
+        try:
+            return self._fit(X, y, started)
+        except BaseException:
+            if not started:
+                _restore_fitted_attributes(self, before)
+            raise
+
+    def _fit(self, X: Any, y: Any, started: list[bool]) -> SkbigEstimator:
+        """``fit``'s work; appends to ``started`` when training begins."""
         self._check_params()
         X = self._check_X(X, fitting=True)
         continuing = self.warm_start and hasattr(self, "module_")
@@ -324,6 +340,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             _warn_if_never_unfrozen(config)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
+            started.append(True)
             try:
                 trainer.fit(module, train_data, valid_data)
             finally:
@@ -589,6 +606,18 @@ def _frozen_patterns(
                 f"are fnmatch globs over parameter names such as {examples} (model.named_parameters())"
             )
     return patterns
+
+
+def _fitted_attributes(estimator: SkbigEstimator) -> dict[str, Any]:
+    """What ``fit`` learns (sklearn's trailing-underscore attributes, and the backend)."""
+    return {k: v for k, v in vars(estimator).items() if k.endswith("_") or k == "_backend"}
+
+
+def _restore_fitted_attributes(estimator: SkbigEstimator, before: Mapping[str, Any]) -> None:
+    for key in [k for k in _fitted_attributes(estimator) if k not in before]:
+        delattr(estimator, key)
+    for key, value in before.items():
+        setattr(estimator, key, value)
 
 
 def _rebuild_module(backend: Backend, spec: TaskSpec) -> torch.nn.Module:

@@ -9,9 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from sklearn.base import clone
+from sklearn.exceptions import NotFittedError as SklearnNotFittedError
 from sklearn.model_selection import GridSearchCV, cross_val_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.validation import check_is_fitted
 
 import skbig
 from skbig import TextClassifier
@@ -234,6 +236,23 @@ def test_dict_parameters_with_non_string_keys_survive_save(tmp_path):
     loaded.fit(X, y)  # the reloaded class weights still name the classes
 
 
+def test_a_fit_that_fails_before_training_leaves_the_fitted_model_as_it_was(small_sms):
+    # classes_ must keep describing module_: a half-updated estimator would predict wrong labels.
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=1, validation_fraction=0.0, random_state=0).fit(X, y)
+    before = clf.predict_proba(X[:20])
+    clf.set_params(freeze=["no_such_layer.*"])
+    with pytest.raises(InvalidParameterError, match="match no parameter"):
+        clf.fit([*X, "a third kind"], [*y, "other"])
+    assert list(clf.classes_) == sorted(set(y))
+    np.testing.assert_array_equal(clf.predict_proba(X[:20]), before)
+    fresh = TextClassifier(max_epochs=1, freeze=["no_such_layer.*"])
+    with pytest.raises(InvalidParameterError):
+        fresh.fit(X, y)
+    with pytest.raises(SklearnNotFittedError):
+        check_is_fitted(fresh)  # no classes_ left behind by the failed first fit
+
+
 def test_second_fit_starts_over(small_sms):
     X, y = small_sms
     clf = TextClassifier(max_epochs=1, validation_fraction=0.0, random_state=0).fit(X, y)
@@ -263,9 +282,11 @@ GOOD_Y = [0, 1, 0, 1]
         (GOOD_X, [0, 1], ValueError, "different lengths"),
         (["a", None, "b", "c"], GOOD_Y, ValueError, "X[1]"),
         (["a", float("nan"), "b", "c"], GOOD_Y, ValueError, "X[1]"),
+        (pd.Series(["a", None, "b", "c"], dtype="string"), GOOD_Y, ValueError, "X[1] is a missing value"),
         (["a", "b", 3, "c"], GOOD_Y, TypeError, "X[2]"),
         ("just one string", [0], TypeError, "single str"),
         (GOOD_X, [0, 1, float("nan"), 1], ValueError, "y[2]"),
+        (GOOD_X, ["a", "b", pd.NA, "b"], ValueError, "y[2] is a missing label"),
         (GOOD_X, [1, 1, 1, 1], ValueError, "single class"),
         (GOOD_X, [1, "a", 1, "a"], TypeError, "mixes label types"),
         (np.array([["a", "b"], ["c", "d"]]), [0, 1], ValueError, "1-D"),
@@ -275,9 +296,11 @@ GOOD_Y = [0, 1, 0, 1]
         "length-mismatch",
         "none-item",
         "nan-item",
+        "pandas-na-item",
         "int-item",
         "bare-str",
         "nan-label",
+        "pandas-na-label",
         "one-class",
         "mixed-labels",
         "2d-array",
