@@ -7,11 +7,10 @@ rates, which over-weights short utterances.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any
 
-from sklearn.metrics import make_scorer
-
-from skbig.exceptions import InputTypeError, InvalidInputError
+from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 
 __all__ = ["edit_distance", "wer", "cer", "wer_scorer", "cer_scorer"]
 
@@ -151,7 +150,35 @@ def cer(references: Sequence[str] | str, predictions: Sequence[str] | str) -> fl
     return _corpus_rate(_as_pairs(references, predictions))
 
 
+class _TranscriptScorer:
+    """A scikit-learn scorer: minus ``metric``, with references prepared as the model's ``score`` does.
+
+    A model trained with ``normalize_text=True`` writes lowercase text without
+    punctuation; its references are normalised the same way before scoring,
+    so ``GridSearchCV`` does not rank models by case and commas (and the
+    scorer agrees with ``SpeechRecognizer.score``).  The model may be the last
+    step of a ``Pipeline``.
+    """
+
+    def __init__(self, metric: Callable[[Sequence[str], Sequence[str]], float], name: str) -> None:
+        self.metric, self.name = metric, name
+
+    def __call__(self, estimator: Any, X: Any, y: Any, sample_weight: Any = None) -> float:
+        if sample_weight is not None:
+            raise InvalidParameterError(f"{self.name} does not support sample_weight")
+        model = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        references = list(y) if not isinstance(y, str) else y
+        if getattr(model, "normalize_text", False) and not isinstance(references, str):
+            from skbig.estimators.speech import normalize_transcript
+
+            references = [normalize_transcript(r) if isinstance(r, str) else r for r in references]
+        return -self.metric(references, list(estimator.predict(X)))
+
+    def __repr__(self) -> str:
+        return f"skbig.metrics.{self.name}"
+
+
 #: Scorer for ``GridSearchCV(scoring=wer_scorer)``; returns ``-wer`` so higher is better.
-wer_scorer = make_scorer(wer, greater_is_better=False)
+wer_scorer = _TranscriptScorer(wer, "wer_scorer")
 #: Scorer for ``GridSearchCV(scoring=cer_scorer)``; returns ``-cer`` so higher is better.
-cer_scorer = make_scorer(cer, greater_is_better=False)
+cer_scorer = _TranscriptScorer(cer, "cer_scorer")

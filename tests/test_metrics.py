@@ -6,8 +6,10 @@ import numpy as np
 import pytest
 from sklearn.base import BaseEstimator
 from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
-from skbig.exceptions import InputTypeError, InvalidInputError
+from skbig.exceptions import InputTypeError, InvalidInputError, InvalidParameterError
 from skbig.metrics import cer, cer_scorer, edit_distance, wer, wer_scorer
 
 
@@ -106,3 +108,24 @@ def test_scorers_work_in_grid_search_with_list_predictions():
     assert wer_scorer(model, X, y) == pytest.approx(-wer(y, model.predict(X)))
     assert cer_scorer(model, X, y) == pytest.approx(-cer(y, model.predict(X)))
     assert cer_scorer(model, X, y) < 0
+
+
+class _NormalizingEcho(_EchoRecognizer):
+    """Writes what a ``normalize_text=True`` model writes: lowercase, no punctuation."""
+
+    normalize_text = True
+
+    def predict(self, X):
+        return [x.split("|")[1].lower().rstrip(".") for x in X]
+
+
+def test_scorers_normalise_references_like_a_normalize_text_model():
+    # Otherwise GridSearchCV ranks models trained on written transcripts by case and full stops.
+    y = ["Turn left.", "Stop."] * 3
+    X = [f"{i}|{text}" for i, text in enumerate(y)]
+    model = _NormalizingEcho(exact=True).fit(X, y)
+    assert wer_scorer(model, X, y) == 0.0 and cer_scorer(model, X, y) == 0.0
+    assert wer_scorer(make_pipeline(FunctionTransformer(), model), X, y) == 0.0
+    assert wer_scorer(_EchoRecognizer(exact=True).fit(X, y), X, [t.lower() for t in y]) < 0
+    with pytest.raises(InvalidParameterError, match="sample_weight"):
+        wer_scorer(model, X, y, sample_weight=[1.0] * len(y))

@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, clone, is_classifier
 from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
+from sklearn.utils.metaestimators import available_if
 
 from skbig.engine.callbacks import Callback
 from skbig.exceptions import InvalidParameterError, NotFittedError
@@ -285,6 +286,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         trials = [t for t in trials if t.state != TrialState.FAIL or ERROR_ATTR in t.user_attrs]
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         self.study_ = study
+        self._study_name = study.study_name  # to load it again after unpickling (study_ is not pickled)
         self.n_trials_ = count_trials(study)[0]
         self.cv_results_ = _cv_results(trials, len(splits))
         if complete:
@@ -320,8 +322,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     def trials_dataframe(self, **kwargs: Any) -> Any:
         """All trials as a pandas DataFrame (Optuna's ``Study.trials_dataframe``)."""
-        self._check_fitted()
-        return self.study_.trials_dataframe(**kwargs)
+        return self._study().trials_dataframe(**kwargs)
 
     def plot_optimization_history(self, path: str | os.PathLike[str]) -> Path:
         """Save Optuna's optimisation-history plot as a PNG file (needs matplotlib)."""
@@ -332,7 +333,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         return self._save_plot("plot_param_importances", path)
 
     def _save_plot(self, name: str, path: str | os.PathLike[str]) -> Path:
-        self._check_fitted()
+        study = self._study()
         try:
             import matplotlib
 
@@ -347,7 +348,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             warnings.simplefilter("ignore", category=ExperimentalWarning)
             # Optuna's importance evaluator notes when a small study makes all importances equal.
             warnings.filterwarnings("ignore", message="Target and region quantiles select the same set")
-            axes = getattr(ovm, name)(self.study_)
+            axes = getattr(ovm, name)(study)
         figure = axes.figure if hasattr(axes, "figure") else plt.gcf()
         path = Path(path)
         figure.savefig(path, dpi=120, bbox_inches="tight")
@@ -356,8 +357,23 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
     # -- delegation ----------------------------------------------------------------------------------
     def _check_fitted(self) -> None:
-        if not hasattr(self, "study_"):
+        if not hasattr(self, "best_params_"):  # not study_: a pickle drops it and keeps the results
             raise NotFittedError(f"This {type(self).__name__} instance is not fitted yet; call 'fit' first.")
+
+    def _study(self) -> Any:
+        """The study: the live one, or after unpickling the one in ``storage``, loaded again."""
+        self._check_fitted()
+        if not hasattr(self, "study_"):
+            if not isinstance(self.storage, str):
+                raise NotFittedError(
+                    "this search was unpickled and its study lived in memory (storage=None), so its "
+                    "trials are gone; best_params_, cv_results_ and best_estimator_ remain. Search with "
+                    "storage='sqlite:///study.db' to keep the study"
+                )
+            import optuna
+
+            self.study_ = optuna.load_study(study_name=self._study_name, storage=self.storage)
+        return self.study_
 
     def _best(self) -> Any:
         self._check_fitted()
@@ -369,9 +385,15 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         """Predict with ``best_estimator_``."""
         return self._best().predict(X)
 
+    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities from ``best_estimator_``."""
         return self._best().predict_proba(X)
+
+    @available_if(lambda self: hasattr(self.estimator, "predict_log_proba"))
+    def predict_log_proba(self, X: Any) -> Any:
+        """Log class probabilities from ``best_estimator_``."""
+        return self._best().predict_log_proba(X)
 
     def score(self, X: Any, y: Any = None) -> float:
         """Score ``best_estimator_`` with ``scoring`` (or its own ``score``)."""

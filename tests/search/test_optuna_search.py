@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -62,6 +63,32 @@ def test_best_result_is_the_best_trial(data):
     )
     assert len(search.predict(X[:5])) == 5
     assert search.trials_dataframe().shape[0] == 4
+
+
+def test_an_unpickled_search_predicts_and_reloads_its_study_from_storage(data, tmp_path):
+    # The live study is not pickled; the results and best_estimator_ are.
+    X, y = data
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    for storage in (None, url):
+        search = OptunaSearchCV(
+            TextClassifier(**QUICK), {"lr": [3e-3, 3e-2]}, n_trials=2, cv=2, storage=storage, random_state=0
+        ).fit(X, y)
+        loaded = pickle.loads(pickle.dumps(search))
+        np.testing.assert_array_equal(loaded.predict_proba(X[:5]), search.predict_proba(X[:5]))
+        assert loaded.score(X, y) == search.score(X, y)
+        if storage is None:
+            with pytest.raises(NotFittedError, match="storage=None"):
+                loaded.trials_dataframe()
+        else:
+            assert loaded.trials_dataframe().shape[0] == 2
+
+
+def test_probability_methods_exist_only_when_the_estimator_has_them():
+    from skbig import SpeechRecognizer
+
+    assert hasattr(OptunaSearchCV(TextClassifier()), "predict_proba")
+    assert hasattr(OptunaSearchCV(TextClassifier()), "predict_log_proba")
+    assert not hasattr(OptunaSearchCV(SpeechRecognizer()), "predict_proba")
 
 
 def test_default_space_comes_from_the_backend(data):
