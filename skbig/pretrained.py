@@ -111,9 +111,15 @@ def resolve_weights(
                 f"pretrained={str(pretrained)!r} does not exist; pass an existing path"
             )
         return path
-    source = list_weights().get(name)
-    if source is not None:
-        path = _call_target(source)
+    broken = []
+    for source in _sources_of(name):
+        try:
+            path = _call_target(source)
+        except Exception as exc:  # a broken plugin must break neither the others nor the hub cache
+            broken.append(
+                f"{source.distribution} announces {name!r} as {source.target!r}, which fails ({exc!r})"
+            )
+            continue
         if path.exists():
             return path
     if hub_id is not None:
@@ -130,7 +136,26 @@ def resolve_weights(
     hints.append("pass pretrained='/path/to/weights'")
     if hub_id:
         hints.append(f"or download {hub_id!r} into the Hugging Face cache while online")
-    raise WeightsNotFoundError(f"pretrained weights {name!r} not found offline; " + "; ".join(hints))
+    message = f"pretrained weights {name!r} not found offline; " + "; ".join(hints)
+    raise WeightsNotFoundError(message + "".join(f". Skipped: {note}" for note in broken))
+
+
+def _sources_of(name: str) -> list[WeightsSource]:
+    """Every announcement of ``name``, :func:`list_weights`' first.
+
+    Two packages may announce the same weights; when the first one is broken,
+    the next one still resolves.
+    """
+    first = list_weights().get(name)
+    if first is None:
+        return []
+    found = [first]
+    for ep in metadata.entry_points(group=WEIGHTS_GROUP, name=name):
+        dist = getattr(ep, "dist", None)
+        source = WeightsSource(ep.name, dist.metadata["Name"] if dist else "?", ep.value)
+        if source not in found:
+            found.append(source)
+    return found
 
 
 def weights_resolve_offline(name: str, *, hub_id: str | None = None) -> bool:

@@ -22,6 +22,8 @@ from skbig.pretrained import (
     locate_model_directory,
     locate_named_model,
     relocate_model,
+    resolve_weights,
+    weights_resolve_offline,
 )
 
 
@@ -164,6 +166,19 @@ def test_a_weights_name_is_found_through_its_package(announced):
     assert locate_model("tiny-encoder", backend_name="demo") == ModelLocation(
         "tiny-encoder", "tiny-encoder", path
     )
+
+
+def test_a_broken_announcement_is_skipped_not_raised(monkeypatch, cached_hub):
+    # A plugin whose skbig.weights target fails to import must not break auto, nor other sources.
+    broken = WeightsSource("tiny-encoder", "broken-weights-package", "no_such_module_xyz:path")
+    monkeypatch.setattr(skbig.pretrained, "list_weights", lambda: {"tiny-encoder": broken})
+    assert not weights_resolve_offline("tiny-encoder")
+    with pytest.raises(
+        WeightsNotFoundError, match=r"Skipped: broken-weights-package announces 'tiny-encoder'"
+    ):
+        resolve_weights("tiny-encoder")
+    cached = cached_hub("org/tiny-encoder")
+    assert resolve_weights("tiny-encoder", hub_id="org/tiny-encoder") == cached  # the next source
 
 
 def test_a_name_found_nowhere_offline_says_so_and_never_downloads(offline):

@@ -28,9 +28,17 @@ def choose_backend(task: str, pretrained: bool | str | os.PathLike[str] = True) 
         if cls.uses_pretrained_weights:
             if pretrained is False:
                 continue
-            if pretrained is True and not cls.weights_available():
+            if pretrained is True and not _weights_available(cls):
                 continue
         candidates.append((-cls.auto_priority, info.name))
     if not candidates:
         raise BackendNotFoundError(f"no usable {task} backend is installed; see `skbig plugins`")
     return min(candidates)[1]
+
+
+def _weights_available(cls: type) -> bool:
+    """A plugin's availability check that raises counts as "no weights", never as a crash of auto."""
+    try:
+        return bool(cls.weights_available())  # type: ignore[attr-defined]
+    except Exception:
+        return False

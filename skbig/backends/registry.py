@@ -53,7 +53,8 @@ class BackendInfo:
     status : str
         ``"ok"``, ``"broken"`` or ``"blocked"``.
     error : str or None
-        Why it is broken.
+        Why it is broken; for a backend that loads, a name clash it won (another
+        distribution announces the same name and is ignored), else None.
     pretrained : bool
         Whether it starts from pretrained weights by default.
     """
@@ -77,17 +78,28 @@ class _Entry:
     target: Any = None  # a class registered in-process, else loaded from ``source``
 
 
+def _precedence(ep: metadata.EntryPoint) -> tuple[bool, str]:
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist is not None else "~"
+    return (name != "skbig", name.lower())
+
+
 class _Registry:
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._in_process: dict[str, _Entry] = {}
         self._loaded: dict[str, type[Backend]] = {}
         self._errors: dict[str, str] = {}
+        #: Names two distributions announce: the note on the one that is ignored.
+        self._clashes: dict[str, str] = {}
         self._blocked: set[str] = set()
 
     def entries(self) -> dict[str, _Entry]:
         found: dict[str, _Entry] = {}
-        for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        # skbig's own backends first, then by distribution name: which of two packages
+        # announcing one name wins must not depend on sys.path (or the working directory),
+        # and no plugin can take over a built-in name.
+        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=_precedence):
             dist = getattr(ep, "dist", None)
             entry = _Entry(
                 ep.name,
@@ -96,10 +108,10 @@ class _Registry:
                 dist.version if dist is not None else "",
             )
             if ep.name in found and found[ep.name].source != ep.value:
-                self._errors.setdefault(
+                self._clashes.setdefault(
                     ep.name,
-                    f"name clash: provided by both {found[ep.name].distribution} and "
-                    f"{entry.distribution}; the first one is used",
+                    f"name clash: also provided by {entry.distribution} {entry.version} "
+                    f"({entry.source}), which is ignored; uninstall one of them",
                 )
                 continue
             found[ep.name] = entry
@@ -203,8 +215,11 @@ def list_backends(task: str | None = None) -> list[BackendInfo]:
             rows.append(BackendInfo(task=None, status="broken", error=_REGISTRY._errors.get(name), **common))
             continue
         if task is None or cls.task == task:
+            clash = _REGISTRY._clashes.get(name)  # an "ok" row's note is a name clash it won
             rows.append(
-                BackendInfo(task=cls.task, status="ok", pretrained=cls.uses_pretrained_weights, **common)
+                BackendInfo(
+                    task=cls.task, status="ok", pretrained=cls.uses_pretrained_weights, error=clash, **common
+                )
             )
     return sorted(rows, key=lambda r: (r.task or "~", r.name))
 

@@ -21,6 +21,7 @@ import pytest
 from optuna.trial import TrialState
 
 import skbig
+import skbig.cli
 from skbig import OptunaSearchCV, TextClassifier
 from skbig.backends.registry import _REGISTRY, get_backend, list_backends
 from skbig.exceptions import PluginError
@@ -100,6 +101,51 @@ def test_list_backends_survives_every_broken_plugin(plugin_dir):
             get_backend(name)
     assert rows["rel_forward"].status == "ok"  # its bug only shows when it trains
     assert all(rows[n].status == "ok" for n in ("fasttext", "lstm", "cnn", "resnet", "ctc"))
+
+
+@pytest.fixture
+def hijacker(tmp_path, monkeypatch):
+    """A distribution, first on sys.path, announcing skbig's "fasttext" and a broken weights target."""
+    (tmp_path / "rel_hijack.py").write_text(
+        "from skbig.backends.fasttext import FastTextBackend\n\n\n"
+        "class Impostor(FastTextBackend):\n    name = 'fasttext'\n"
+    )
+    dist = tmp_path / "aaa_hijack-0.0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: aaa-hijack\nVersion: 0.0.1\n")
+    (dist / "entry_points.txt").write_text(
+        "[skbig.backends]\nfasttext = rel_hijack:Impostor\n\n"
+        "[skbig.weights]\nall-MiniLM-L6-v2 = rel_hijack_absent_module:path\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    _REGISTRY.forget("fasttext")
+    yield
+    _REGISTRY.forget("fasttext")
+    _REGISTRY._clashes.pop("fasttext", None)
+    sys.modules.pop("rel_hijack", None)
+
+
+def test_a_plugin_cannot_take_over_a_built_in_name_and_the_clash_is_shown(hijacker, capsys):
+    rows = {r.name: r for r in list_backends()}
+    assert rows["fasttext"].distribution == "skbig" and rows["fasttext"].status == "ok"
+    assert (
+        "also provided by aaa-hijack 0.0.1 (rel_hijack:Impostor), which is ignored" in rows["fasttext"].error
+    )
+    assert get_backend("fasttext").__module__ == "skbig.backends.fasttext"
+    assert skbig.cli.main(["plugins", "--task", "text-classification"]) == 0
+    assert "fasttext (skbig): name clash" in capsys.readouterr().out
+
+
+def test_a_broken_weights_announcement_breaks_neither_auto_nor_other_sources(hijacker):
+    from skbig.backends._auto import choose_backend
+    from skbig.pretrained import WeightsNotFoundError, resolve_weights, weights_resolve_offline
+
+    weights_resolve_offline("all-MiniLM-L6-v2")  # True with the real package installed; never raises
+    assert choose_backend("text-classification") in {"minilm", "fasttext"}
+    try:
+        assert resolve_weights("all-MiniLM-L6-v2").exists()  # the real package, announced second
+    except WeightsNotFoundError as exc:  # no real package here: the broken one is named
+        assert "Skipped: aaa-hijack announces 'all-MiniLM-L6-v2'" in str(exc)
 
 
 def test_a_plugin_that_raises_in_forward_fails_only_its_own_fit(plugin_dir):
