@@ -18,6 +18,8 @@ import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from skbig.exceptions import InvalidParameterError
+
 __all__ = ["make_storage", "run_worker", "count_trials", "ERROR_ATTR", "SURPLUS_ATTR"]
 
 ERROR_ATTR = "skbig:error"
@@ -52,6 +54,16 @@ def make_storage(
     if storage is None:
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, str):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(storage)
+        except ArgumentError as exc:
+            raise InvalidParameterError(
+                f"storage={storage!r} is not a database URL; use e.g. 'sqlite:///study.db' or "
+                "'postgresql://user:password@host/dbname'"
+            ) from exc
         storage = _with_available_driver(storage)
         engine_kwargs = (
             {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}

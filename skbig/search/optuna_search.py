@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import numbers
 import os
 import tempfile
 import time
@@ -25,7 +26,6 @@ from sklearn.metrics import check_scoring
 from sklearn.model_selection import check_cv
 from sklearn.utils.metaestimators import available_if
 
-from skbig.engine.callbacks import Callback
 from skbig.exceptions import InvalidParameterError, NotFittedError
 from skbig.search._objective import CVObjective, release_memory
 from skbig.search._worker import ERROR_ATTR, SURPLUS_ATTR, count_trials, make_storage, run_worker
@@ -54,8 +54,10 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         The study's budget of trials (complete, pruned or failed with an
         error); a resumed study only runs what is missing.
     timeout : float, optional
-        Seconds; the running trial is pruned at its next epoch end, and the
-        refit stops at the next epoch end too.
+        Seconds for the search; the running trial is pruned at its next epoch
+        end.  The refit of the best parameters then runs in full (as in
+        scikit-learn), so ``best_estimator_`` is the model ``best_score_``
+        describes.
     cv : int or splitter
         As in scikit-learn (stratified for classifiers).  The same splits are
         used by every trial.
@@ -178,7 +180,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self._run_parallel(url, study.study_name, objective, deadline)
             self._collect(study, splits)
             if self.refit:
-                self._refit(X, y, deadline)
+                self._refit(X, y)
         return self
 
     def create_study(self, X: Any, y: Any = None) -> Any:
@@ -194,7 +196,8 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise InvalidParameterError(
                 "create_study needs storage as a database URL and a study_name, so workers can find the study"
             )
-        study = self._create_study(make_storage(self.storage))
+        with _optuna_logging(self.verbose):
+            study = self._create_study(make_storage(self.storage))
         splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
         if _build_spec(self, self._space(), splits, X, y) is None:
             raise InvalidParameterError(
@@ -205,7 +208,11 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         return study
 
     def _check_params(self) -> None:
-        if not isinstance(self.n_trials, int) or self.n_trials < 1:
+        if (
+            isinstance(self.n_trials, bool)
+            or not isinstance(self.n_trials, numbers.Integral)
+            or self.n_trials < 1
+        ):
             raise InvalidParameterError(f"n_trials must be an int >= 1, got n_trials={self.n_trials!r}")
         if self.timeout is not None and not self.timeout > 0:
             raise InvalidParameterError(f"timeout must be > 0 seconds or None, got timeout={self.timeout!r}")
@@ -216,8 +223,11 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"param_distributions must be a dict or None, got {type(self.param_distributions).__name__}"
             )
         valid = set(self.estimator.get_params(deep=True))
-        unknown = [k for k in (self.param_distributions or {}) if k not in valid and k != "backend"]
-        unknown = [k for k in unknown if k.split("__")[-1] != "backend" and "backend_params__" not in k]
+        space = self.param_distributions or {}
+        searches_backend = any(k.split("__")[-1] == "backend" for k in space)
+        unknown = [k for k in space if k not in valid and k.split("__")[-1] != "backend"]
+        if searches_backend:  # each backend has its own hyper-parameters: checked in its trials
+            unknown = [k for k in unknown if "backend_params__" not in k]
         if unknown:
             raise InvalidParameterError(
                 f"param_distributions names parameter(s) {unknown} that {type(self.estimator).__name__} "
@@ -309,12 +319,8 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         self.best_params_ = dict(best.user_attrs["params"])
         self.best_score_ = score
 
-    def _refit(self, X: Any, y: Any, deadline: float | None) -> None:
-        from skbig.search._objective import _add_callback
-
+    def _refit(self, X: Any, y: Any) -> None:
         model = clone(self.estimator).set_params(**self.best_params_)
-        if deadline is not None:
-            _add_callback(model, _StopAtDeadline(deadline), None)
         start = time.perf_counter()
         self.best_estimator_ = model.fit(X, y)
         self.refit_time_ = time.perf_counter() - start
@@ -439,16 +445,6 @@ def _check_inputs(estimator: Any, X: Any, y: Any) -> None:
         checker._check_transcripts(y, n_samples)
 
 
-class _StopAtDeadline(Callback):
-    """Engine callback that ends the refit at the first epoch end past the deadline."""
-
-    def __init__(self, deadline: float) -> None:
-        self.deadline = deadline
-
-    def on_epoch_end(self, trainer: Any, record: Any) -> bool:
-        return time.monotonic() > self.deadline
-
-
 def _worker_process(
     url: str,
     study_name: str,
@@ -503,10 +499,10 @@ def _cv_results(trials: list[Any], n_splits: int) -> dict[str, Any]:
     results["std_test_score"] = np.array(
         [np.std(row) if np.isfinite(row).all() else np.nan for row in split_matrix], dtype=float
     )
-    order = np.argsort(-np.nan_to_num(means, nan=-np.inf), kind="stable")
-    ranks = np.empty(len(trials), dtype=np.int32)
-    ranks[order] = np.arange(1, len(trials) + 1)
-    results["rank_test_score"] = ranks
+    # As scikit-learn ranks: ties share the best rank ("min"), pruned and failed trials come last.
+    from scipy.stats import rankdata
+
+    results["rank_test_score"] = rankdata(-np.nan_to_num(means, nan=-np.inf), method="min").astype(np.int32)
     results["mean_fit_time"] = np.array([np.mean(t.user_attrs.get("fit_times", [np.nan])) for t in trials])
     return results
 
@@ -532,10 +528,42 @@ def _optuna_logging(verbose: int) -> Iterator[None]:
 def _store_spec(
     study: Any, search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any
 ) -> None:
-    """Save what ``skbig search-worker`` needs (estimator, space, splits, data) in the study, as JSON."""
+    """Save what ``skbig search-worker`` needs (estimator, space, splits, data) in the study, as JSON.
+
+    A study that already ran trials for another search (estimator, parameters,
+    space, scoring, data or splits) is refused: its best trial would be refit
+    with parameters the new estimator may not even have.
+    """
     spec = _build_spec(search, space, splits, X, y)
-    if spec is not None:
-        study.set_user_attr(SPEC_ATTR, json.dumps(spec))
+    if spec is None:
+        return
+    stored = study.user_attrs.get(SPEC_ATTR)
+    if stored is not None and study.get_trials(deepcopy=False):
+        changed = _spec_differences(json.loads(stored), spec)
+        if changed:
+            raise InvalidParameterError(
+                f"study {study.study_name!r} already holds trials of another search (different "
+                f"{', '.join(changed)}); resuming it would mix them. Use a new study_name, or "
+                "delete the study (optuna.delete_study) to start over"
+            )
+    study.set_user_attr(SPEC_ATTR, json.dumps(spec))
+
+
+#: Estimator parameters that change how a fit runs, not what it learns.
+_RUN_ONLY_PARAMS = frozenset({"verbose", "num_workers", "device", "checkpoint_dir", "callbacks"})
+
+
+def _spec_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
+    changed = [
+        key for key in ("estimator", "space", "scoring", "data", "splits") if old.get(key) != new.get(key)
+    ]
+    params = set(old.get("params", {})) | set(new.get("params", {}))
+    changed += [
+        f"{key}={old.get('params', {}).get(key)!r} -> {new.get('params', {}).get(key)!r}"
+        for key in sorted(params - _RUN_ONLY_PARAMS)
+        if old.get("params", {}).get(key) != new.get("params", {}).get(key)
+    ]
+    return changed
 
 
 def _build_spec(

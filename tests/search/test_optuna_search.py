@@ -160,20 +160,23 @@ def test_failed_trials_are_recorded_and_the_search_goes_on(data):
     assert search.best_params_["backend"] == "fasttext"
 
 
-def test_timeout_is_honoured(data):
+def test_timeout_ends_the_search_and_the_refit_runs_in_full(data):
+    # best_estimator_ must be the model best_score_ describes, not one cut short at the deadline.
     X, y = data
     start = time.monotonic()
     search = OptunaSearchCV(
-        TextClassifier(max_epochs=10_000, early_stopping=False, random_state=0),
+        TextClassifier(max_epochs=300, early_stopping=False, random_state=0),
         {"lr": [1e-3, 1e-2]},
         n_trials=100,
         timeout=4,
         cv=2,
     ).fit(X, y)
-    elapsed = time.monotonic() - start
+    searching = time.monotonic() - start - search.refit_time_
     epoch_seconds = max(r["seconds"] for r in search.best_estimator_.history_)
-    assert elapsed < 4 + 10 * epoch_seconds + 10  # the deadline, the epochs it finishes, set-up slack
+    assert searching < 4 + 10 * epoch_seconds + 10  # the deadline, the epochs it finishes, set-up slack
     assert search.n_trials_ < 100
+    assert len(search.best_estimator_.history_) == 300
+    assert search.best_estimator_.callbacks is None  # nothing of the search left in its parameters
 
 
 def test_invalid_arguments_are_named(data):
@@ -182,6 +185,9 @@ def test_invalid_arguments_are_named(data):
         OptunaSearchCV(TextClassifier(), n_trials=0).fit(X, y)
     with pytest.raises(InvalidParameterError, match="does not have"):
         OptunaSearchCV(TextClassifier(), {"learning_rate": [0.1]}).fit(X, y)
+    # A typo in a backend hyper-parameter fails before any trial spends a persistent study's budget.
+    with pytest.raises(InvalidParameterError, match=r"\['backend_params__embd_dim'\]"):
+        OptunaSearchCV(TextClassifier(), {"backend_params__embd_dim": [8]}).fit(X, y)
     with pytest.raises(NotFittedError):
         OptunaSearchCV(TextClassifier()).predict(X)
 
@@ -260,6 +266,26 @@ def test_sqlite_study_resumes_after_the_search_process_is_killed(tmp_path, data)
     after = {t.number: t.value for t in search.study_.trials if t.state == TrialState.COMPLETE}
     assert all(after[n] == v for n, v in kept.items())  # finished trials kept as they were
     assert search.n_trials_ == len(kept) + 2
+
+
+def test_resuming_a_study_of_another_search_is_refused_before_any_trial(tmp_path, data):
+    X, y = data
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    params = {"n_trials": 1, "cv": 2, "storage": url, "study_name": "one"}
+    OptunaSearchCV(TextClassifier(backend="lstm", **QUICK), {"lr": [1e-3]}, **params).fit(X, y)
+    with pytest.raises(
+        InvalidParameterError, match=r"'one' already holds trials of another search.*backend="
+    ):
+        OptunaSearchCV(TextClassifier(backend="fasttext", **QUICK), {"lr": [1e-3]}, **params).fit(X, y)
+    with pytest.raises(InvalidParameterError, match=r"different data"):
+        OptunaSearchCV(TextClassifier(backend="lstm", **QUICK), {"lr": [1e-3]}, **params).fit(
+            X[:100], y[:100]
+        )
+    more = {**params, "n_trials": 2}
+    again = OptunaSearchCV(TextClassifier(backend="lstm", **QUICK, verbose=0), {"lr": [1e-3]}, **more).fit(
+        X, y
+    )
+    assert again.n_trials_ == 2  # the same search resumes
 
 
 # -- PostgreSQL: several worker processes, one study ----------------------------------------------
