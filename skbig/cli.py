@@ -35,7 +35,7 @@ import csv
 import difflib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from skbig._cli_data import TASKS, TRANSCRIPTS_FILE, load_inputs, load_labelled, task_of
@@ -68,7 +68,21 @@ def _fail(command: str, message: object) -> int:
 
 
 # -- commands ---------------------------------------------------------------------------------------
+def _check_output(path: str | None, *, creates_folders: bool) -> None:
+    """Refuse an output path that cannot be written, before hours of training or prediction."""
+    from pathlib import Path
+
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(f"output {path!r} is a directory; pass a file path inside it")
+    if not creates_folders and not target.parent.is_dir():
+        raise InvalidInputError(f"output {path!r}: the folder {str(target.parent)!r} does not exist")
+
+
 def _cmd_fit(args: argparse.Namespace) -> int:
+    _check_output(args.output, creates_folders=True)
     X, y = load_labelled(args.task, args.data, text_column=args.text_column, label_column=args.label_column)
     estimator = _make_estimator(args)
     start = time.perf_counter()
@@ -82,6 +96,7 @@ def _cmd_fit(args: argparse.Namespace) -> int:
 def _cmd_predict(args: argparse.Namespace) -> int:
     import skbig
 
+    _check_output(args.output, creates_folders=False)
     model = skbig.load(_model_path(args.model))
     task = task_of(model)
     ids, X = load_inputs(task, args.inputs, text_column=args.text_column, id_column=args.id_column)
@@ -130,6 +145,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_search(args: argparse.Namespace) -> int:
     from skbig.search import OptunaSearchCV
 
+    _check_output(args.output, creates_folders=True)
     X, y = load_labelled(args.task, args.data, text_column=args.text_column, label_column=args.label_column)
     search = OptunaSearchCV(
         _make_estimator(args, verbose=0),
@@ -171,9 +187,11 @@ def _cmd_plugins(args: argparse.Namespace) -> int:
     widths = [max(len(str(x)) for x in col) for col in zip(header, *table)]
     for line in (header, *table):
         print("  ".join(str(x).ljust(w) for x, w in zip(line, widths)).rstrip())
-    broken = [r for r in rows if r.status == "broken"]
-    for r in broken:
-        print(f"\n{r.name} ({r.source}) is broken: {r.error}")
+    for r in rows:
+        if r.status == "broken":
+            print(f"\n{r.name} ({r.source}) is broken: {r.error}")
+        elif r.error:  # a name clash the listed package won
+            print(f"\n{r.name} ({r.distribution}): {r.error}")
     return 0
 
 
@@ -436,7 +454,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--study", help="study name (needed to resume or share a study)")
     p.add_argument("--n-trials", type=int, default=20, help="the study's total trial budget (default 20)")
     p.add_argument("--timeout", type=float, help="stop after this many seconds")
-    p.add_argument("--cv", type=int, default=3, help="cross-validation folds (default 3)")
+    p.add_argument("--cv", type=_at_least(2), default=3, help="cross-validation folds (default 3)")
     p.add_argument("-o", "--output", metavar="MODEL", help="refit the best parameters on all data, save here")
     _add_estimator_arguments(p)
     p.set_defaults(func=_cmd_search)
@@ -462,10 +480,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--storage", required=True, help="database URL, e.g. postgresql://user@host/db")
     p.add_argument("--study", required=True, help="study name")
-    p.add_argument("--n-trials", type=int, required=True, help="the study's total trial budget")
+    p.add_argument("--n-trials", type=_at_least(1), required=True, help="the study's total trial budget")
     p.add_argument("--timeout", type=float, default=None, help="stop starting trials after this many seconds")
     p.add_argument(
-        "--heartbeat-interval", type=int, default=10, help="seconds between heartbeats (default 10)"
+        "--heartbeat-interval", type=_at_least(1), default=10, help="seconds between heartbeats (default 10)"
     )
     p.add_argument(
         "--grace-period", type=int, default=30, help="seconds without heartbeat before a trial counts as lost"
@@ -482,6 +500,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_demo)
     return parser
+
+
+def _at_least(low: int) -> Callable[[str], int]:
+    """An argparse type: an int >= ``low`` (argparse reports anything else as a usage error)."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an int, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low}, got {value}")
+        return value
+
+    parse.__name__ = f"int >= {low}"
+    return parse
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -501,6 +535,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as exc:  # a path the user gave: missing folder, a directory, no permission
+        return _fail(args.command, exc)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -55,17 +55,26 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     }
     weights = {k: v.detach().cpu().contiguous().clone() for k, v in estimator.module_.state_dict().items()}
     path = Path(path)
+    if path.is_dir():
+        raise PersistenceError(f"cannot save to {str(path)!r}: it is a directory; pass a file path inside it")
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle, zipfile.ZipFile(handle, "w") as archive:
             archive.writestr(CONFIG_MEMBER, json.dumps(config, ensure_ascii=False))
             archive.writestr(WEIGHTS_MEMBER, save_tensors(weights))
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it 0600; a model file is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load(path: str | os.PathLike[str]) -> Any:

@@ -280,7 +280,25 @@ BAD = {
     "no-model": (["predict", "{w}/missing.skbig", "x.csv"], "skbig predict: error: MODEL"),
     "not-a-model": (["evaluate", "{w}/sms.csv", "{w}/sms.csv"], "is not a skbig model file"),
     "unknown-command": (["frobnicate"], "skbig: error: argument COMMAND: invalid choice"),
-}
+    "output-is-a-folder": (  # refused before training, not after
+        ["fit", "--task", "text", "{w}/sms.csv", "-o", "{w}", *COLUMNS],
+        "skbig fit: error: output '{w}' is a directory",
+    ),
+    "predict-output-folder-missing": (
+        ["predict", "{w}/missing.skbig", "x.csv", "-o", "{w}/no/such/p.csv"],
+        "the folder '{w}/no/such' does not exist",
+    ),
+    "one-fold": (["search", "--task", "text", "{w}/sms.csv", "--cv", "1"], "argument --cv: must be >= 2"),
+    "storage-not-a-url": (
+        ["search", "--task", "text", "{w}/sms.csv", *COLUMNS, "--storage", "notaurl", "-q"],
+        "storage='notaurl' is not a database URL",
+    ),
+    "zero-heartbeat": (
+        ["search-worker", "--storage", "sqlite:///x.db", "--study", "s", "--n-trials", "1",
+         "--heartbeat-interval", "0"],
+        "argument --heartbeat-interval: must be >= 1",
+    ),
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("case", list(BAD))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import pickle
 
 import joblib
@@ -17,7 +18,13 @@ from sklearn.utils.validation import check_is_fitted
 
 import skbig
 from skbig import TextClassifier
-from skbig.exceptions import BackendNotFoundError, InvalidParameterError, NotFittedError, SkbigError
+from skbig.exceptions import (
+    BackendNotFoundError,
+    InvalidParameterError,
+    NotFittedError,
+    PersistenceError,
+    SkbigError,
+)
 
 FAST = {"max_epochs": 4, "random_state": 0}
 
@@ -116,6 +123,11 @@ def test_pickle_and_joblib_round_trip(fitted, small_sms, tmp_path):
 def test_save_and_load_without_pickle(fitted, small_sms, tmp_path):
     X, _ = small_sms
     path = fitted.save(tmp_path / "sms.skbig")
+    mask = os.umask(0o022)
+    os.umask(mask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~mask  # an ordinary file, not mkstemp's 0600
+    with pytest.raises(PersistenceError, match="is a directory"):
+        fitted.save(tmp_path)
     loaded = skbig.load(path)
     np.testing.assert_array_equal(loaded.predict_proba(X), fitted.predict_proba(X))
     assert loaded.get_params(deep=False) == {**fitted.get_params(deep=False), "callbacks": None}
