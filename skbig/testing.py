@@ -153,6 +153,26 @@ if pytest is not None:
             X, _, _ = sample_data
             _assert_same_predictions(fitted, pickle.loads(pickle.dumps(fitted)), X)
 
+        def test_image_inputs_of_every_form(self, backend_cls, estimator_params, tmp_path) -> None:  # type: ignore[no-untyped-def]
+            """Image backends: small grayscale arrays and files of mixed modes, not only 16x16 RGB."""
+            if backend_cls.task != "image-classification":
+                pytest.skip("image backends only")
+            from PIL import Image
+
+            cls = estimator_for_task(backend_cls.task)
+            params = {**estimator_params, "max_epochs": 1}
+            rng = np.random.RandomState(0)
+            gray = (rng.rand(12, 8, 8) * 255).astype(np.uint8)  # like sklearn's digits: (n, H, W)
+            labels = np.array(["a", "b"] * 6)
+            assert len(cls(backend=backend_cls.name, **params).fit(gray, labels).predict(gray)) == 12
+            paths = []
+            for i, pixels in enumerate(gray):
+                image = Image.fromarray(pixels).resize((24, 20))
+                paths.append(str(tmp_path / f"{i}.png"))
+                (image if i % 2 else image.convert("RGB")).save(paths[-1])  # grayscale and RGB files
+            model = cls(backend=backend_cls.name, **params).fit(paths, labels)
+            assert model.predict_proba(paths).shape == (12, 2)
+
         def test_same_seed_same_model(self, backend_cls, estimator_params, sample_data, fitted) -> None:  # type: ignore[no-untyped-def]
             X, y, extra = sample_data
             cls = estimator_for_task(backend_cls.task)
