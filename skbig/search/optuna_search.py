@@ -283,10 +283,30 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         remaining = None if deadline is None else max(deadline - time.monotonic(), 0.0)
         Parallel(n_jobs=n_jobs, backend="loky")(
             delayed(_worker_process)(
-                url, study_name, objective, self.n_trials, remaining, self.catch, self.sampler, rank
+                url,
+                study_name,
+                objective,
+                self.n_trials,
+                remaining,
+                self.catch,
+                self._worker_sampler(rank),
+                rank,
             )
             for rank in range(n_jobs)
         )
+
+    def _worker_sampler(self, rank: int) -> Any:
+        """The sampler of worker ``rank``: the user's, or TPE seeded from ``random_state``.
+
+        Each worker gets its own seed (``random_state + rank``): the same seed
+        would make every worker propose the same first parameters.
+        """
+        if self.sampler is not None:
+            return self.sampler
+        import optuna
+
+        seed = None if self.random_state is None else int(self.random_state) + rank
+        return optuna.samplers.TPESampler(seed=seed)
 
     # -- results -----------------------------------------------------------------------------------
     def _collect(self, study: Any, splits: list[Any]) -> None:

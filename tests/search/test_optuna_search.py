@@ -91,6 +91,16 @@ def test_probability_methods_exist_only_when_the_estimator_has_them():
     assert not hasattr(OptunaSearchCV(SpeechRecognizer()), "predict_proba")
 
 
+def test_parallel_workers_sample_from_random_state_each_with_its_own_seed():
+    def first_lr(sampler):
+        trial = optuna.create_study(sampler=sampler).ask()
+        return trial.suggest_float("lr", 1e-5, 1.0, log=True)
+
+    search = OptunaSearchCV(TextClassifier(), random_state=3)
+    assert first_lr(search._worker_sampler(0)) == first_lr(search._worker_sampler(0))  # seeded
+    assert first_lr(search._worker_sampler(0)) != first_lr(search._worker_sampler(1))  # not identical
+
+
 def test_default_space_comes_from_the_backend(data):
     X, y = data
     search = OptunaSearchCV(TextClassifier(**QUICK), n_trials=2, cv=2, random_state=0).fit(X, y)
