@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, Union
 
 import torch
-from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, Sampler, Subset
+from torch.utils.data import DataLoader, Dataset, RandomSampler, Sampler, Subset
 
 __all__ = [
     "TensorData",
@@ -156,22 +156,16 @@ def _batch_bounds(n: int, batch_size: int, *, merge_single: bool) -> list[tuple[
 
 
 class _MergedBatchSampler(Sampler[list[int]]):
-    """``BatchSampler(sampler, batch_size)`` with a last batch of one merged into the one before."""
+    """Batches of ``sampler``'s indices cut by :func:`_batch_bounds` (a last batch of one merged)."""
 
     def __init__(self, sampler: Sampler[int], batch_size: int) -> None:
         self.sampler, self.batch_size = sampler, batch_size
 
     def __iter__(self) -> Iterator[list[int]]:
-        held: list[int] | None = None  # one batch of look-ahead: draws stay lazy, as in BatchSampler
-        for batch in BatchSampler(self.sampler, self.batch_size, drop_last=False):
-            if held is not None and len(batch) == 1 and self.batch_size > 1:
-                held = held + batch  # only the last batch can be short
-                continue
-            if held is not None:
-                yield held
-            held = batch
-        if held is not None:
-            yield held
+        # A generator: the shuffle is drawn at the first next(), as BatchSampler draws it.
+        order = list(self.sampler)
+        for start, stop in _batch_bounds(len(order), self.batch_size, merge_single=True):
+            yield order[start:stop]
 
     def __len__(self) -> int:
         return count_batches(len(self.sampler), self.batch_size)  # type: ignore[arg-type]

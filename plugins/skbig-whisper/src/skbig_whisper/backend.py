@@ -226,14 +226,15 @@ class WhisperBackend(SpeechRecognitionBackend):
             ref, hub_id, path = self.resolve_model()
             from transformers import GenerationConfig, PretrainedConfig, WhisperConfig
 
-            model_type = PretrainedConfig.get_config_dict(str(path))[0].get("model_type")
+            config = PretrainedConfig.get_config_dict(str(path))[0]  # read once, checked, then used
+            model_type = config.get("model_type")
             if model_type != "whisper":
                 raise InvalidParameterError(
                     f"backend {self.name!r} needs a Whisper model, but {str(path)!r} holds one of type "
                     f"{model_type!r}; pass a Whisper checkpoint (e.g. 'openai/whisper-base.en')"
                 )
             self.model_ref, self.hub_id, self.model_path = ref, hub_id, path
-            self.config = WhisperConfig.from_pretrained(self.model_path).to_dict()
+            self.config = WhisperConfig.from_dict(config).to_dict()
             try:
                 generation = GenerationConfig.from_pretrained(self.model_path)
             except OSError:  # a directory without generation_config.json
