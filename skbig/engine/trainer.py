@@ -359,9 +359,14 @@ class Trainer:
         start, mix = self._start_weights, self.config.finetune_mix
         if start is None or mix >= 1:
             return
+        mixed: set[tuple[int, tuple[int, ...]]] = set()
         with torch.no_grad():
             for name, value in module.state_dict().items():
-                if value.is_floating_point():
+                # Tied weights (Whisper's token embedding and output projection) are one
+                # tensor under two names: mixing it twice would apply 1 - mix squared.
+                key = (value.data_ptr(), tuple(value.shape))
+                if value.is_floating_point() and key not in mixed:
+                    mixed.add(key)
                     value.lerp_(start[name].to(value.device, value.dtype), 1.0 - mix)
 
     # -- optimisation ------------------------------------------------------------------

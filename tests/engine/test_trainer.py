@@ -317,6 +317,30 @@ def test_finetune_mix_survives_resuming_a_checkpoint(small_sms, tmp_path):
     assert _equal(_copy(again.module_), _copy(first.module_))
 
 
+class TiedOutput(torch.nn.Module):
+    """An embedding whose weight is also the output projection's, as in Whisper."""
+
+    def __init__(self):
+        super().__init__()
+        self.embed = torch.nn.Embedding(5, 3)
+        self.inner = torch.nn.Linear(3, 3)
+        self.out = torch.nn.Linear(3, 5, bias=False)
+        self.out.weight = self.embed.weight
+
+
+def test_finetune_mix_moves_tied_weights_once():
+    module = TiedOutput()
+    trainer = _trainer(finetune_mix=0.5)
+    start = _copy(module)
+    trainer._start_weights = {k: v.clone() for k, v in start.items()}
+    with torch.no_grad():
+        for param in module.parameters():
+            param.add_(1.0)
+    trainer._mix_with_start(module)
+    for name, value in _copy(module).items():
+        torch.testing.assert_close(value, start[name] + 0.5, msg=name)
+
+
 @pytest.mark.parametrize("mix", [-0.1, 1.5, "half"])
 def test_finetune_mix_outside_zero_one_is_named(small_sms, mix):
     X, y = small_sms
