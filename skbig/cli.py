@@ -122,8 +122,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     predicted = [row[1] for row in rows]
     print(f"{type(model).__name__} ({model.backend_}) on {len(X)} samples of {args.data}")
     if task == "speech":
-        from skbig.metrics import cer, wer
+        from skbig.metrics import _references_as_scored_by, cer, wer
 
+        y = _references_as_scored_by(model, y)  # as model.score: normalize_text applies to them too
         print(f"wer       {wer(y, predicted):.4f}")
         print(f"cer       {cer(y, predicted):.4f}")
         return 0

@@ -150,13 +150,36 @@ def cer(references: Sequence[str] | str, predictions: Sequence[str] | str) -> fl
     return _corpus_rate(_as_pairs(references, predictions))
 
 
+def _references_as_scored_by(model: Any, references: Any) -> Any:
+    """``references`` prepared as ``model.score`` prepares them (for a ``SpeechRecognizer``).
+
+    NFC form and single spaces always (the model writes NFC, so an NFD
+    reference would count every accented word wrong), and
+    :func:`~skbig.estimators.speech.normalize_transcript` when the model was
+    trained with ``normalize_text=True`` (any estimator with that attribute).
+    Otherwise the references are returned as given.
+    """
+    if isinstance(references, str):
+        return references
+    references = list(references)
+    prepare = getattr(model, "_check_transcripts", None)
+    if prepare is not None:
+        return prepare(references, len(references), allow_empty=True)
+    if getattr(model, "normalize_text", False):  # another estimator that promises normalised text
+        from skbig.estimators.speech import normalize_transcript
+
+        return [normalize_transcript(r) if isinstance(r, str) else r for r in references]
+    return references
+
+
 class _TranscriptScorer:
     """A scikit-learn scorer: minus ``metric``, with references prepared as the model's ``score`` does.
 
     A model trained with ``normalize_text=True`` writes lowercase text without
     punctuation; its references are normalised the same way before scoring,
-    so ``GridSearchCV`` does not rank models by case and commas (and the
-    scorer agrees with ``SpeechRecognizer.score``).  The model may be the last
+    so ``GridSearchCV`` does not rank models by case and commas; references
+    are put in NFC form either way, so the scorer agrees with
+    ``SpeechRecognizer.score`` (see :func:`_references_as_scored_by`).  The model may be the last
     step of a ``Pipeline``.
     """
 
@@ -167,11 +190,7 @@ class _TranscriptScorer:
         if sample_weight is not None:
             raise InvalidParameterError(f"{self.name} does not support sample_weight")
         model = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-        references = list(y) if not isinstance(y, str) else y
-        if getattr(model, "normalize_text", False) and not isinstance(references, str):
-            from skbig.estimators.speech import normalize_transcript
-
-            references = [normalize_transcript(r) if isinstance(r, str) else r for r in references]
+        references = _references_as_scored_by(model, y)
         return -self.metric(references, list(estimator.predict(X)))
 
     def __repr__(self) -> str:

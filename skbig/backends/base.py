@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import abc
 import difflib
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -258,6 +259,7 @@ class SpeechRecognitionBackend(Backend):
         import torch.nn.functional as F
 
         log_probs, out_lengths = self.forward(module, batch)
+        _warn_if_clips_too_short(out_lengths, batch["y"], batch["y_lengths"])
         return F.ctc_loss(
             log_probs.float().transpose(0, 1),
             batch["y"],
@@ -282,6 +284,33 @@ class SpeechRecognitionBackend(Backend):
     @abc.abstractmethod
     def decode(self, module: nn.Module, batch: Mapping[str, Any], *, beam_size: int = 1) -> list[str]:
         """Return the transcript of each item of ``batch``."""
+
+
+def _warn_if_clips_too_short(out_lengths: Any, targets: Any, target_lengths: Any) -> None:
+    """Warn when a clip has fewer output frames than CTC needs for its transcript.
+
+    CTC emits at most one token per frame and needs a blank between repeated
+    tokens; such a clip has no alignment, ``zero_infinity`` scores it 0 and
+    it teaches nothing, so a run of them reads as a perfect ``train_loss``.
+    """
+    import torch
+
+    lengths = target_lengths.to(out_lengths.device)
+    needed = lengths.clone()
+    if targets.ndim == 2 and targets.shape[1] > 1:  # padded (B, S): add the repeats
+        positions = torch.arange(1, targets.shape[1], device=targets.device)
+        repeats = (targets[:, 1:] == targets[:, :-1]) & (
+            positions < target_lengths[:, None].to(targets.device)
+        )
+        needed = needed + repeats.sum(dim=1).to(needed.device)
+    if bool((out_lengths < needed).any()):
+        warnings.warn(
+            "some clips have fewer output frames than their transcripts need (CTC emits at most one "
+            "token per frame): they teach nothing and score 0 loss. Check that each clip is paired "
+            "with its own transcript and that sample_rate is the arrays' true rate",
+            UserWarning,
+            stacklevel=2,
+        )
 
 
 def _suggest(name: str, choices: Mapping[str, Any] | Sequence[str]) -> str:

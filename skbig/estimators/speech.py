@@ -26,9 +26,10 @@ __all__ = ["SpeechRecognizer", "normalize_transcript"]
 
 _ACCEPTED = "a 1-D waveform array (with sample_rate), a path to a WAV/FLAC/OGG file, or the file's bytes"
 _MAX_CHANNELS = 16
-# Float samples beyond this are not audio in [-1, 1] (even unscaled 16-bit PCM stays below it);
-# far larger ones overflow the float32 spectrogram into NaN.
-_MAX_FLOAT_AMPLITUDE = 32768.0
+# Float samples beyond this are not audio in [-1, 1] but unscaled PCM (16-bit values stored as
+# floats reach the hundreds even in quiet speech): a level-dependent front end such as Whisper's
+# log-mel transcribes such input as garbage.  The headroom allows a mix that clips a little.
+_MAX_FLOAT_AMPLITUDE = 2.0
 _APOSTROPHES = "'\u2019\u02bc\u2018"
 _WHITESPACE = re.compile(r"\s+")
 
@@ -242,8 +243,9 @@ class SpeechRecognizer(SkbigEstimator):
             raise InvalidInputError(f"{where} contains NaN or inf samples; clean it, e.g. np.nan_to_num(x)")
         if item.dtype.kind == "f" and np.abs(item).max() > _MAX_FLOAT_AMPLITUDE:
             raise InvalidInputError(
-                f"{where} has float samples up to {float(np.abs(item).max()):.3g}; float audio must lie in "
-                "[-1, 1] (divide 16-bit PCM stored as floats by 32768, or pass it as int16)"
+                f"{where} has float samples up to {float(np.abs(item).max()):.6g}; float audio must lie in "
+                "[-1, 1]: this looks like unscaled PCM (divide 16-bit PCM stored as floats by 32768, "
+                "or pass it as int16)"
             )
         if item.ndim == 1:
             return item
@@ -284,7 +286,9 @@ class SpeechRecognizer(SkbigEstimator):
         if self.warm_start and hasattr(self, "module_"):
             previous: list[str] | None = getattr(self, "alphabet_", None)
             known = set(previous) if previous is not None else None
-            unseen = sorted({c for t in texts for c in t} - known - {" "}) if known is not None else []
+            # The space too: an alphabet learned from single words has none, and the
+            # backend would drop it, teaching "zero one" as "zeroone".
+            unseen = sorted({c for t in texts for c in t} - known) if known is not None else []
             if unseen:
                 raise InvalidParameterError(
                     f"warm_start=True keeps the alphabet of the first fit, but y has new characters "
@@ -316,6 +320,8 @@ class SpeechRecognizer(SkbigEstimator):
             refs: list[Any] = [ids[:k] for ids, k in zip(batch["y"].tolist(), batch["y_lengths"].tolist())]
             if to_text is not None:
                 refs = [to_text(ids) for ids in refs]
+                if self.normalize_text:  # as predict: a tokenizer's capitals and commas are not errors
+                    hyps = [normalize_transcript(text) for text in hyps]
             else:
                 hyps = backend.encode_targets(hyps)
             for ref, hyp in zip(refs, hyps):

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import math
 import unicodedata
+import warnings
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
@@ -292,6 +294,21 @@ def test_a_tiny_model_learns_to_spell_two_clips(fsdd):
     with torch.inference_mode():
         assert backend.decode(module, batch) == fsdd[1][:2]
     assert losses[-1] < 0.1 * losses[0]
+
+
+def test_clips_too_short_for_their_transcripts_are_warned_about(fsdd):
+    # 0.05 s gives a handful of output frames; a 40-letter transcript has no CTC alignment,
+    # so the loss would silently be 0 (zero_infinity) and the clip teach nothing.
+    short = [np.zeros(800, dtype=np.float32) + 0.01 * np.sin(np.arange(800)) for _ in range(4)]
+    words = ["one two three four five six seven eight"] * 4
+    asr = skbig.SpeechRecognizer(max_epochs=1, sample_rate=16000, validation_fraction=0.0, random_state=0)
+    with pytest.warns(UserWarning, match="fewer output frames than their transcripts need"):
+        asr.fit(short, words)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # real clips with their own words: no warning
+        skbig.SpeechRecognizer(max_epochs=1, validation_fraction=0.0, random_state=0).fit(
+            fsdd[0][:8], fsdd[1][:8]
+        )
 
 
 # ---------------------------------------------------------------- conformance

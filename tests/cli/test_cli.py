@@ -193,6 +193,30 @@ def test_speech_folder_fit_predict_evaluate(work, tmp_path, capsys):
     assert set(metrics) == {"wer", "cer"} and float(metrics["wer"]) >= 0
 
 
+def test_evaluate_prepares_references_like_the_models_score(work, tmp_path, capsys):
+    # A normalize_text model writes lowercase without punctuation: references that differ from
+    # its predictions only in case and a "!" are no error, as in model.score.
+    table = work / "speech" / "transcripts.tsv"
+    rows = [line.split("\t") for line in table.read_text(encoding="utf-8").splitlines()[1:]]
+    X = [str(work / "speech" / name) for name, _ in rows]
+    tiny = {"hidden_size": 16, "num_layers": 1, "conv_channels": 8}  # TINY_CTC's
+    asr = skbig.SpeechRecognizer(
+        max_epochs=1, normalize_text=True, validation_fraction=0.0, random_state=0, backend_params=tiny
+    )
+    asr.fit(X, [w.strip() for _, w in rows])
+    model = asr.save(tmp_path / "normalised.skbig")
+    shouted = [text.upper() + "!" for text in asr.predict(X)]
+    assert all(text.strip("!") for text in shouted)  # something to score
+    loud = tmp_path / "loud" / "transcripts.tsv"
+    loud.parent.mkdir()
+    shutil.copytree(work / "speech" / "clips", loud.parent / "clips")
+    loud.write_text("filename\ttext\n" + "".join(f"{n}\t{w}\n" for (n, _), w in zip(rows, shouted)), "utf-8")
+    capsys.readouterr()
+    assert main(["evaluate", str(model), str(loud), "-q"]) == 0
+    metrics = dict(line.split() for line in capsys.readouterr().out.splitlines()[1:] if line.strip())
+    assert float(metrics["wer"]) == 0.0 == 1 - asr.score(X, shouted)
+
+
 # -- search, plugins, search-worker -------------------------------------------------------------------
 def test_search_saves_the_best_model_and_resumes_its_study(work, tmp_path, capsys):
     storage = f"sqlite:///{tmp_path / 'study.db'}"

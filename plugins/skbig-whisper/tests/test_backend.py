@@ -21,7 +21,7 @@ import skbig
 from skbig import SpeechRecognizer
 from skbig.backends.base import TaskSpec
 from skbig.exceptions import InvalidInputError, InvalidParameterError
-from skbig.metrics import wer
+from skbig.metrics import cer, wer
 from skbig.pretrained import WeightsNotFoundError
 from skbig.testing import BackendConformance, tiny_task_data
 
@@ -373,6 +373,24 @@ def test_real_tiny_en_zero_shot_transcribes_digits() -> None:
     # tiny.en zero-shot gets 8 of these 20 isolated 8 kHz digits (it often hears "bye", "thanks");
     # a broken pipeline (features, prompt, decoding) gets none.
     assert correct >= 5
+
+
+@pytest.mark.slow
+def test_real_tiny_en_validation_score_reads_normalised_text_like_predict() -> None:
+    # tiny.en writes "Three." where the normalised target is "three": the fit's validation
+    # score (what early stopping compares against the zero-shot epoch) must read it as
+    # predict and score do, or the zero-shot model is scored on its capitals and full stops.
+    from skbig.datasets import load_fsdd_sample
+
+    paths, words = load_fsdd_sample()
+    X, y = paths[::10], words[::10]
+    asr = SpeechRecognizer(backend="whisper_tiny_en", normalize_text=True, max_epochs=0, beam_size=1).fit(
+        X, y
+    )
+    backend = asr._backend
+    with torch.inference_mode():
+        scores = asr._evaluate(asr.module_, backend.make_data(X, backend.encode_targets(y)))
+    assert scores["valid_score"] == pytest.approx(1 - cer(y, asr.predict(X)))
 
 
 @pytest.mark.slow
