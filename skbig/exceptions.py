@@ -61,7 +61,7 @@ class PersistenceError(SkbigError, ValueError):
 
 
 class CheckpointError(PersistenceError):
-    """A training checkpoint cannot be used to resume this fit."""
+    """A training checkpoint cannot be written, or cannot be used to resume this fit."""
 
 
 class DeviceMemoryError(SkbigError, MemoryError):

@@ -32,21 +32,55 @@ def checkpoint_path(directory: str | os.PathLike[str], fingerprint: str) -> Path
     return Path(directory) / f"checkpoint-{fingerprint[:_NAME_DIGITS]}.pt"
 
 
-def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
-    """Atomically replace this fit's checkpoint in ``directory`` with ``state``."""
+def check_writable(directory: str | os.PathLike[str]) -> None:
+    """Create ``directory`` and check that a checkpoint can be written there, before the first epoch.
+
+    Raises
+    ------
+    CheckpointError
+        Naming the directory, instead of failing after an epoch of training.
+    """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(prefix=".skbig-probe-", dir=directory):
+            pass
+    except OSError as exc:
+        raise CheckpointError(
+            f"checkpoint_dir {str(directory)!r} cannot be written ({exc.strerror or exc}); "
+            "choose a writable checkpoint_dir or pass checkpoint_dir=None"
+        ) from exc
+
+
+def save(directory: str | os.PathLike[str], state: dict[str, Any]) -> Path:
+    """Atomically replace this fit's checkpoint in ``directory`` with ``state``.
+
+    Raises
+    ------
+    CheckpointError
+        If it cannot be written (disk full, directory removed): the previous
+        checkpoint, if any, is left as it was.
+    """
+    directory = Path(directory)
     target = checkpoint_path(directory, state["fingerprint"])
     prefix = f".{target.stem}-"
-    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
+    tmp: str | None = None
     try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=".tmp", dir=directory)
         with os.fdopen(fd, "wb") as handle:
             torch.save(state, handle)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as exc:
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, (OSError, RuntimeError)):  # torch reports a short write as RuntimeError
+            raise CheckpointError(
+                f"could not write the checkpoint to {str(directory)!r} ({exc}); free disk space "
+                "there or choose another checkpoint_dir (the previous checkpoint is intact)"
+            ) from exc
         raise
     _fsync_directory(directory)
     _remove_torn_writes(directory, prefix)

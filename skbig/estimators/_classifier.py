@@ -78,10 +78,10 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
         return encoded, TaskSpec(self._task, len(classes))
 
     def _training_config(
-        self, backend, module, settings, device, seed, targets, train_idx, X, valid_data
+        self, backend, module, settings, device, seed, targets, train_idx, fingerprint, valid_data
     ) -> TrainingConfig:  # type: ignore[no-untyped-def]
         config = super()._training_config(
-            backend, module, settings, device, seed, targets, train_idx, X, valid_data
+            backend, module, settings, device, seed, targets, train_idx, fingerprint, valid_data
         )
         config.head_init = self._resolve_head_init(backend, module, config.max_epochs)
         return config

@@ -32,6 +32,7 @@ from sklearn.utils import check_random_state
 
 from skbig.backends.base import Backend, TaskSpec
 from skbig.backends.registry import get_backend
+from skbig.engine._checkpoint import check_writable
 from skbig.engine.callbacks import Callback
 from skbig.engine.data import TrainData, count_batches, iterate_batches, subset, to_device
 from skbig.engine.device import PRECISIONS, autocast, resolve_device, resolve_precision
@@ -110,7 +111,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     checkpoint_dir : str, optional
         Write the full training state there after every epoch; a later ``fit``
         with the same parameters and data resumes from the last epoch.  Each
-        fit has its own file, so cross-validation folds can share the folder.
+        fit has its own file, so cross-validation folds can share the folder;
+        files in ``X`` count by path, size and modification time.  With
+        ``random_state=None`` the seed is then derived from the parameters
+        and data, so a rerun after a crash resumes the same run.
     warm_start : bool
         Continue from the fitted weights instead of starting over.  The
         fitted module and backend are kept, so ``fit`` refuses a changed
@@ -156,6 +160,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     """
 
     _task: ClassVar[str] = ""
+    #: Whether ``X``'s string items are file paths (images, audio) rather than the data itself
+    #: (texts): a checkpoint's fingerprint then covers each file's size and modification time.
+    _items_are_files: ClassVar[bool] = False
     #: What the training settings are when neither the estimator nor its backend sets them.
     _training_fallbacks: ClassVar[Mapping[str, Any]] = TRAINING_FALLBACKS
     # Fitted state (set by ``fit`` or ``skbig.load``); init=False keeps them out of the parameters.
@@ -313,7 +320,11 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             # from the weights that ``pretrained`` names.
             backend.pretrained = self.pretrained if backend.uses_pretrained_weights else False
         targets, spec = self._prepare_targets(y, len(X), backend)
-        seed = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        fingerprint = ""
+        if self.checkpoint_dir:
+            check_writable(self.checkpoint_dir)  # now, not after the first epoch
+            fingerprint = self._fingerprint(X, targets, self.module_ if continuing else None)
+        seed = _fit_seed(self.random_state, fingerprint)
         device = resolve_device(self.device)
         settings = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
         train_idx, valid_idx = self._split(targets, len(X), seed, float(settings["validation_fraction"]))
@@ -330,7 +341,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             if valid_idx is not None:
                 valid_data = subset(backend.make_data(X, targets, train=False), valid_idx.tolist())
             config = self._training_config(
-                backend, module, settings, device, seed, targets, train_idx, X, valid_data
+                backend, module, settings, device, seed, targets, train_idx, fingerprint, valid_data
             )
             config.backbone = backend.backbone_parameter_names(module)
             config.frozen = _frozen_patterns(
@@ -363,7 +374,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.training_settings_ = _resolved_settings(config)
 
     def _training_config(
-        self, backend, module, settings, device, seed, targets, train_idx, X, valid_data
+        self, backend, module, settings, device, seed, targets, train_idx, fingerprint, valid_data
     ) -> TrainingConfig:  # type: ignore[no-untyped-def]
         """The loop's knobs from ``settings`` (each already this estimator's value or the backend's)."""
         defaults = backend.training_defaults
@@ -391,7 +402,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             patience=patience,
             num_workers=int(self.num_workers),
             checkpoint_dir=self.checkpoint_dir,
-            fingerprint=self._fingerprint(X, targets) if self.checkpoint_dir else "",
+            fingerprint=fingerprint,
             callbacks=list(self.callbacks or ()),
             verbose=bool(self.verbose),
             seed=seed,
@@ -533,15 +544,29 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
                     f"callbacks must be skbig Callback instances, got {type(callback).__name__}"
                 )
 
-    def _fingerprint(self, X: Sequence[Any], targets: Any) -> str:
-        """Identify this fit (parameters and data) so a checkpoint is never resumed by another."""
+    def _fingerprint(self, X: Sequence[Any], targets: Any, continued: torch.nn.Module | None) -> str:
+        """Identify this fit so a checkpoint is never resumed by another.
+
+        Covers the parameters (a ``RandomState`` by its state, not its
+        address), the data (files by path, size and modification time; PIL
+        images by their pixels) and, for a ``warm_start`` fit, the weights it
+        continues from: the first fit's finished checkpoint is not the second's.
+        """
         ignored = {"callbacks", "verbose", "checkpoint_dir", "num_workers", "device", "warm_start"}
         params = {k: v for k, v in self.get_params(deep=False).items() if k not in ignored}
+        if isinstance(params.get("random_state"), np.random.RandomState):
+            state = params["random_state"].get_state()
+            params["random_state"] = ["RandomState", hashlib.sha256(state[1].tobytes()).hexdigest(), state[2]]
         digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=repr).encode())
         digest.update(type(self).__name__.encode())
         for item in X:
-            digest.update(_item_bytes(item))
+            digest.update(_item_bytes(item, files=self._items_are_files))
         digest.update(repr(_as_plain(targets)).encode())
+        if continued is not None:
+            digest.update(b"warm_start")
+            for name, value in continued.state_dict().items():
+                digest.update(name.encode())
+                digest.update(value.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
         return digest.hexdigest()
 
 
@@ -661,12 +686,36 @@ def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
         )
 
 
-def _item_bytes(item: Any) -> bytes:
+def _fit_seed(random_state: Any, fingerprint: str) -> int:
+    """The seed of this fit's split, preprocessing and initial weights.
+
+    With ``random_state=None`` and a checkpoint, the seed comes from the
+    fit's fingerprint: a rerun after a crash must split and build exactly as
+    the run that wrote the checkpoint, or the resumed weights would not fit
+    the vocabulary, and rows trained on would score early stopping.
+    """
+    if random_state is None and fingerprint:
+        return int(fingerprint[:8], 16) & 0x7FFFFFFF
+    return int(check_random_state(random_state).randint(np.iinfo(np.int32).max))
+
+
+def _item_bytes(item: Any, *, files: bool) -> bytes:
     if isinstance(item, np.ndarray):
         return item.tobytes()
-    if isinstance(item, bytes):
-        return item
-    return str(item).encode("utf-8", "surrogatepass")
+    if isinstance(item, (bytes, bytearray)):
+        return bytes(item)
+    if hasattr(item, "tobytes") and hasattr(item, "mode"):  # a PIL image: its pixels, not its repr
+        return f"{item.mode}{item.size}".encode() + item.tobytes()
+    text = os.fspath(item) if isinstance(item, os.PathLike) else str(item)
+    stamp = ""
+    if files or isinstance(item, os.PathLike):
+        # A file rewritten under the same name is other data: its size or mtime changes.
+        try:
+            info = os.stat(text)
+            stamp = f"\0{info.st_size}\0{info.st_mtime_ns}"
+        except (OSError, ValueError):
+            pass
+    return (text + stamp).encode("utf-8", "surrogatepass")
 
 
 def _as_plain(targets: Any) -> Any:

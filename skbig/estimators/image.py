@@ -109,6 +109,7 @@ class ImageClassifier(SkbigClassifier):
     """
 
     _task = "image-classification"
+    _items_are_files = True
 
     backend: str = "cnn"
     image_shape: tuple[int, ...] | None = None

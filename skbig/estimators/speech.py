@@ -153,6 +153,7 @@ class SpeechRecognizer(SkbigEstimator):
     """
 
     _task = "speech-recognition"
+    _items_are_files = True
 
     _training_fallbacks: ClassVar[Mapping[str, Any]] = {**TRAINING_FALLBACKS, "lr_schedule": "onecycle"}
 

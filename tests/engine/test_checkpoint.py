@@ -150,3 +150,93 @@ def test_write_is_atomic_when_interrupted(tmp_path, monkeypatch):
     monkeypatch.undo()
     assert _checkpoint.load(tmp_path, "f")["epoch"] == 1  # previous checkpoint intact
     assert os.listdir(tmp_path) == ["checkpoint-f.pt"]  # no temp file left behind
+
+
+def test_a_fit_without_random_state_resumes_its_own_checkpoint(tmp_path, sample300):
+    # The rerun after a crash must split and build the vocabulary as the run that wrote the
+    # checkpoint did; with a fresh random seed the weights would not even load.
+    X, y = sample300
+    params = {
+        "max_epochs": 2,
+        "early_stopping": False,
+        "validation_fraction": 0.2,
+        "checkpoint_dir": str(tmp_path),
+    }
+    first = TextClassifier(**params).fit(X, y)
+    again = TextClassifier(**params).fit(X, y)
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 1
+    assert again.history_ == first.history_
+    np.testing.assert_array_equal(again.predict_proba(X), first.predict_proba(X))
+
+
+def test_a_random_state_instance_is_fingerprinted_by_its_state(tmp_path, sample300):
+    X, y = sample300
+    params = {"max_epochs": 1, "checkpoint_dir": str(tmp_path)}
+    first = TextClassifier(**params, random_state=np.random.RandomState(3)).fit(X, y)
+    again = TextClassifier(**params, random_state=np.random.RandomState(3)).fit(X, y)
+    TextClassifier(**params, random_state=np.random.RandomState(4)).fit(X, y)
+    assert again.history_ == first.history_
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 2  # seed 3 resumed once, seed 4 its own
+
+
+def test_a_warm_start_fit_does_not_resume_the_fit_it_continues(tmp_path, sample300):
+    X, y = sample300
+    clf = TextClassifier(max_epochs=1, random_state=0, warm_start=True, checkpoint_dir=str(tmp_path))
+    clf.fit(X, y)
+    before = {k: v.clone() for k, v in clf.module_.state_dict().items()}
+    clf.fit(X, y)
+    assert any(not torch.equal(before[k], v) for k, v in clf.module_.state_dict().items())
+    assert len(list(tmp_path.glob("checkpoint-*.pt"))) == 2
+
+
+def test_image_files_rewritten_under_the_same_names_are_other_data(tmp_path):
+    from PIL import Image
+
+    from skbig import ImageClassifier
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    rng = np.random.default_rng(0)
+    paths, labels = [], []
+    for i in range(12):
+        path = folder / f"{i}.png"
+        Image.fromarray(rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)).save(path)
+        paths.append(str(path))
+        labels.append(i % 2)
+    params = {"backend": "cnn", "max_epochs": 1, "random_state": 0, "checkpoint_dir": str(tmp_path / "ckpt")}
+    ImageClassifier(**params).fit(paths, labels)
+    ImageClassifier(**params).fit(paths, labels)  # unchanged files: resumed, no new checkpoint
+    assert len(list((tmp_path / "ckpt").glob("checkpoint-*.pt"))) == 1
+    for path in paths:
+        Image.fromarray(rng.integers(0, 256, (9, 9, 3), dtype=np.uint8)).save(path)
+    ImageClassifier(**params).fit(paths, labels)
+    assert len(list((tmp_path / "ckpt").glob("checkpoint-*.pt"))) == 2
+    # PIL images count by their pixels (their repr holds a memory address): equal ones resume.
+    images = [Image.open(p).convert("RGB") for p in paths]
+    ImageClassifier(**params).fit(images, labels)
+    ImageClassifier(**params).fit([im.copy() for im in images], labels)
+    assert len(list((tmp_path / "ckpt").glob("checkpoint-*.pt"))) == 3
+
+
+def test_an_unwritable_checkpoint_dir_is_named_before_training(tmp_path, sample300):
+    X, y = sample300
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    clf = TextClassifier(max_epochs=1, checkpoint_dir=str(blocker / "ckpt"))
+    with pytest.raises(CheckpointError, match=r"checkpoint_dir .*a-file/ckpt.* cannot be written"):
+        clf.fit(X, y)
+    assert not hasattr(clf, "history_")  # refused before the first epoch
+
+
+def test_a_failed_checkpoint_write_names_the_directory_and_keeps_the_last_one(tmp_path, monkeypatch):
+    _checkpoint.save(tmp_path, {"fingerprint": "f", "epoch": 1})
+
+    def disk_full(*args, **kwargs):
+        raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 3008 vs 2902")
+
+    monkeypatch.setattr(torch, "save", disk_full)
+    with pytest.raises(CheckpointError, match=r"could not write the checkpoint to .*free disk space"):
+        _checkpoint.save(tmp_path, {"fingerprint": "f", "epoch": 2})
+    monkeypatch.undo()
+    assert _checkpoint.load(tmp_path, "f")["epoch"] == 1
+    assert os.listdir(tmp_path) == ["checkpoint-f.pt"]
