@@ -34,12 +34,18 @@ _LAZY = {
     "OptunaSearchCV": "skbig.search.optuna_search",
     "load": "skbig.persistence",
 }
-# Submodules reachable as ``skbig.plot`` etc. after a bare ``import skbig``; none imports an extra.
-_SUBMODULES = ("callbacks", "plot")
+# Submodules reachable as ``skbig.metrics`` etc. after a bare ``import skbig`` (as the README
+# writes ``scoring=skbig.metrics.wer_scorer``); imported on first use, none imports an extra.
+_SUBMODULES = ("callbacks", "datasets", "metrics", "plot", "pretrained", "search", "testing")
 
 if TYPE_CHECKING:
     from skbig import callbacks as callbacks
+    from skbig import datasets as datasets
+    from skbig import metrics as metrics
     from skbig import plot as plot
+    from skbig import pretrained as pretrained
+    from skbig import search as search
+    from skbig import testing as testing
     from skbig.estimators.image import ImageClassifier
     from skbig.estimators.speech import SpeechRecognizer
     from skbig.estimators.text import TextClassifier

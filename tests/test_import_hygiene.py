@@ -29,3 +29,14 @@ def test_public_names_resolve_lazily():
 
     assert set(skbig.__all__) >= {"TextClassifier", "list_backends", "register_backend", "load"}
     assert skbig.TextClassifier.__module__ == "skbig.estimators.text"
+
+
+def test_submodules_are_reachable_after_a_bare_import():
+    # The README writes ``scoring=skbig.metrics.wer_scorer`` after ``import skbig``.
+    probe = (
+        "import skbig; print(skbig.metrics.wer_scorer, skbig.search.OptunaSearchCV.__name__, "
+        "skbig.datasets.load_sms_spam_sample.__name__, skbig.pretrained.__name__, skbig.testing.__name__)"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split()[:2] == ["skbig.metrics.wer_scorer", "OptunaSearchCV"]

@@ -39,6 +39,15 @@ __all__ = ["TrainingConfig", "Trainer", "OPTIMIZERS", "LR_SCHEDULES", "MIN_MICRO
 
 OPTIMIZERS = ("adamw", "adam", "sgd")
 LR_SCHEDULES = ("constant", "cosine", "onecycle")
+#: Warm-up fraction of the one-cycle schedule when ``warmup`` is 0 (one-cycle always warms up).
+ONECYCLE_WARMUP = 0.3
+
+
+def effective_warmup(lr_schedule: str, warmup: float) -> float:
+    """The fraction of the steps that warms up: ``warmup``, or one-cycle's own when it is 0."""
+    return (warmup or ONECYCLE_WARMUP) if lr_schedule == "onecycle" else warmup
+
+
 #: The out-of-memory back-off halves the micro-batch down to this size, then gives up.
 MIN_MICRO_BATCH_SIZE = 1
 
@@ -403,7 +412,7 @@ class Trainer:
         total = max(self.steps_per_epoch * cfg.max_epochs, 1)
         warmup_steps = int(cfg.warmup * total)
         if cfg.lr_schedule == "onecycle":
-            warmup_steps = warmup_steps or int(0.3 * total)
+            warmup_steps = warmup_steps or int(ONECYCLE_WARMUP * total)
             if step < warmup_steps:
                 return 0.04 + 0.96 * step / warmup_steps
             progress = (step - warmup_steps) / max(total - warmup_steps, 1)

@@ -13,6 +13,7 @@ GridSearchCV or Optuna space can tune them by name.
 from __future__ import annotations
 
 import abc
+import difflib
 import hashlib
 import json
 import math
@@ -36,7 +37,7 @@ from skbig.engine._checkpoint import check_writable
 from skbig.engine.callbacks import Callback
 from skbig.engine.data import TrainData, count_batches, iterate_batches, subset, to_device
 from skbig.engine.device import PRECISIONS, autocast, resolve_device, resolve_precision
-from skbig.engine.trainer import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainingConfig
+from skbig.engine.trainer import LR_SCHEDULES, OPTIMIZERS, Trainer, TrainingConfig, effective_warmup
 from skbig.exceptions import InvalidParameterError, NotFittedError
 
 __all__ = ["SkbigEstimator", "BACKEND_PARAMS_PREFIX"]
@@ -209,6 +210,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             for key in list(params)
             if key.startswith(BACKEND_PARAMS_PREFIX)
         }
+        valid = self.get_params(deep=False)
+        for key in params:
+            if key not in valid:
+                close = difflib.get_close_matches(key, list(valid), n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else "; get_params() lists them"
+                raise InvalidParameterError(f"{type(self).__name__} has no parameter {key!r}{hint}")
         # As in a Pipeline ("step" then "step__param"): a whole ``backend_params``
         # given in the same call is set first and the nested keys update it.
         super().set_params(**params)
@@ -523,7 +530,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             )
         if not isinstance(self.early_stopping, (bool, numbers.Integral)) or self.early_stopping < 0:
             raise InvalidParameterError(
-                "early_stopping must be True, False or a patience >= 1 (epochs), "
+                "early_stopping must be True, False or a patience in epochs (0 is False), "
                 f"got early_stopping={self.early_stopping!r}"
             )
         _check_number("backbone_lr_mult", self.backbone_lr_mult, low=0, low_open=True, allow_none=True)
@@ -579,7 +586,7 @@ def _resolved_settings(config: TrainingConfig) -> dict[str, Any]:
         "weight_decay": config.weight_decay,
         "optimizer": config.optimizer,
         "lr_schedule": config.lr_schedule,
-        "warmup": config.warmup,
+        "warmup": effective_warmup(config.lr_schedule, config.warmup),  # one-cycle's own when 0
         "validation_fraction": config.validation_fraction,
         "patience": config.patience,
         "frozen": list(config.frozen),

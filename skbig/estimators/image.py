@@ -52,12 +52,14 @@ class ImageClassifier(SkbigClassifier):
     ----------
     backend : str, default="cnn"
         ``"cnn"`` (small, fast), ``"resnet"`` (ResNet-18 from scratch), a
-        plugin backend such as ``"efficientnet"``, or ``"auto"``.
+        plugin backend such as ``"efficientnet_lite0"``, or ``"auto"``.
     image_shape : (H, W) or (H, W, C), optional
         Shape of one image when ``X`` is 2-D (one flattened image per row).
-    augment : {"auto"} or None, default="auto"
-        ``"auto"``: random resized crop (60-100% of the area) and horizontal
-        flip of the training images; prediction and validation never
+    augment : {"auto", "crop+flip"} or None, default="auto"
+        ``"crop+flip"``: random resized crop (60-100% of the area) and
+        horizontal flip of the training images; ``"auto"``: the same when the
+        backend's input is at least 16 pixels on each side, nothing below
+        (crops of tiny images destroy them); prediction and validation never
         augment.  ``None`` switches augmentation off.
 
     Attributes

@@ -93,6 +93,17 @@ def test_lr_schedules():
     assert onecycle._lr_factor(99) < 0.01
 
 
+@pytest.mark.parametrize(
+    ("schedule", "warmup", "recorded"),
+    [("onecycle", None, 0.3), ("onecycle", 0.1, 0.1), ("cosine", None, 0.0)],
+)
+def test_training_settings_record_the_warmup_the_schedule_ran(small_sms, schedule, warmup, recorded):
+    # One-cycle warms up for 30% of the steps when warmup is 0; the record must say so.
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=1, lr_schedule=schedule, warmup=warmup, random_state=0).fit(X, y)
+    assert clf.training_settings_["warmup"] == recorded
+
+
 @pytest.mark.parametrize("name", ["adamw", "adam", "sgd"])
 def test_optimizers_and_discriminative_learning_rate(name):
     module = torch.nn.Sequential(torch.nn.Linear(3, 4), torch.nn.Linear(4, 2))

@@ -262,8 +262,8 @@ TEXT_ROWS = [
     Row(
         "text-set-unseen-parameter",
         lambda c: text().set_params(learning_rate=0.1),
-        ValueError,
-        "learning_rate",
+        InvalidParameterError,
+        "has no parameter 'learning_rate'",
     ),
     Row("text-lr-negative", lambda c: text(lr=-1).fit(TEXTS, TEXT_Y), InvalidParameterError, "lr="),
     Row("text-lr-nan", lambda c: text(lr=float("nan")).fit(TEXTS, TEXT_Y), InvalidParameterError, "lr"),
