@@ -122,6 +122,16 @@ def test_silent_pieces_of_a_long_clip_are_not_transcribed() -> None:
     assert whisper_log_mel_windows(np.zeros(70 * 16000, dtype=np.float32)).shape == (1, 3000, 80)
 
 
+def test_a_quiet_recording_keeps_every_piece_with_speech() -> None:
+    # Recorded at about -70 dBFS: below the absolute silence floor, but its second piece is as
+    # loud as its first, so it is speech to transcribe, not silence to drop.
+    quiet = _noise_with_pauses(55.0, [(28.0, 28.5)]) * np.float32(3e-4)
+    assert np.abs(quiet).max() < 1e-3
+    assert whisper_log_mel_windows(quiet).shape == (2, 3000, 80)
+    quiet_then_silence = _noise_with_pauses(70.0, [(28.0, 70.0)]) * np.float32(3e-4)
+    assert whisper_log_mel_windows(quiet_then_silence).shape == (1, 3000, 80)
+
+
 # -- targets --------------------------------------------------------------------------------------
 def test_targets_are_prompt_spaced_text_and_end(tiny_whisper: str) -> None:
     backend = WhisperTinyEnBackend()

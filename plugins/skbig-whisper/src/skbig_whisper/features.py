@@ -49,8 +49,10 @@ _HOP = 160
 _CUT_SEARCH_SECONDS = 5.0
 #: Energy is averaged over this many 10-ms frames when looking for the pause to cut at.
 _PAUSE_FRAMES = 20
-#: Pieces of a long clip whose peak stays below this (-60 dBFS) are silence: not transcribed.
+#: Pieces of a long clip whose peak stays below this (-60 dBFS) are silence: not transcribed...
 _SILENCE_PEAK = 1e-3
+#: ...or below the clip's own peak times this (-40 dB), for a recording quieter than -20 dBFS.
+_SILENCE_BELOW_PEAK = 1e-2
 
 
 def whisper_log_mel(waveform: np.ndarray | torch.Tensor, *, n_mels: int = 80) -> torch.Tensor:
@@ -149,9 +151,10 @@ def whisper_log_mel_windows(waveform: np.ndarray | torch.Tensor, *, n_mels: int 
     """:func:`whisper_log_mel` of each piece of a clip: ``(n_pieces, 3000, n_mels)``.
 
     A clip of up to 30 s is one piece. A longer one is cut by
-    :func:`split_at_pauses`; pieces that are silence (peak below -60 dBFS),
-    typically a recording's quiet tail, are dropped, since Whisper tends to
-    write text for silence, but at least one piece is always kept.
+    :func:`split_at_pauses`; pieces that are silence (peak below -60 dBFS,
+    or 40 dB below the clip's peak when that is lower), typically a
+    recording's quiet tail, are dropped, since Whisper tends to write text
+    for silence, but at least one piece is always kept.
 
     Examples
     --------
@@ -161,6 +164,9 @@ def whisper_log_mel_windows(waveform: np.ndarray | torch.Tensor, *, n_mels: int 
     x = waveform.numpy() if isinstance(waveform, torch.Tensor) else waveform
     pieces = split_at_pauses(np.asarray(x, dtype=np.float32))
     if len(pieces) > 1:
-        heard = [piece for piece in pieces if piece.size and float(np.abs(piece).max()) >= _SILENCE_PEAK]
+        # Relative to the clip too: a quiet recording's speech is not silence.
+        floor = min(_SILENCE_PEAK, _SILENCE_BELOW_PEAK * float(np.abs(x).max()))
+        peaks = [float(np.abs(piece).max()) if piece.size else 0.0 for piece in pieces]
+        heard = [piece for piece, peak in zip(pieces, peaks, strict=True) if peak > 0 and peak >= floor]
         pieces = heard or pieces[:1]
     return torch.stack([whisper_log_mel(piece, n_mels=n_mels) for piece in pieces])
