@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from skbig.exceptions import PersistenceError
+from skbig.exceptions import PersistenceError, SkbigError
 
 __all__ = ["save", "load", "FORMAT_VERSION", "encode_labels", "decode_labels"]
 
@@ -47,6 +47,7 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
     params = {k: v for k, v in estimator.get_params(deep=False).items() if k not in _UNSAVED_PARAMS}
     config = {
         "format_version": FORMAT_VERSION,
+        "skbig_version": _skbig_version(),
         "estimator": name,
         "params": _json_params(params),
         "backend_distribution": _distribution_of(estimator.backend_),
@@ -69,6 +70,15 @@ def save(estimator: Any, path: str | os.PathLike[str]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _skbig_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("skbig")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 def _umask() -> int:
@@ -127,16 +137,37 @@ def load(path: str | os.PathLike[str]) -> Any:
     try:
         backend_cls = get_backend(fitted["backend"], cls._task)
     except (BackendNotFoundError, PluginError) as exc:
-        dist = config.get("backend_distribution") or "the plugin that provides it"
+        dist = config.get("backend_distribution")
+        how = (
+            f"install {dist} (pip install {dist})"
+            if dist
+            else "it was registered in the saving process (register_backend), so register the same "
+            "backend class before skbig.load, or install the plugin that provides it"
+        )
         raise PersistenceError(
             f"{str(path)!r} needs the backend {fitted['backend']!r}, which is not available here: "
-            f"install {dist} (pip install {dist}). Details: {exc}"
+            f"{how}. Details: {exc}"
         ) from exc
-    estimator = cls(**{key: _from_json(value) for key, value in config["params"].items()})
-    backend = backend_cls(estimator.backend_params)
-    backend.set_state(config["backend_state"])
-    backend.pretrained = estimator.pretrained if backend_cls.uses_pretrained_weights else False
-    estimator._restore_fitted(fitted, backend, weights)
+    params = {key: _from_json(value) for key, value in config["params"].items()}
+    unknown = sorted(set(params) - set(cls().get_params(deep=False)))
+    if unknown:
+        raise PersistenceError(
+            f"{str(path)!r} was saved by skbig {config.get('skbig_version', '(a newer one)')} with "
+            f"parameters this skbig does not know: {unknown}; upgrade skbig to load it"
+        )
+    estimator = cls(**params)
+    try:
+        backend = backend_cls(estimator.backend_params)
+        backend.set_state(config["backend_state"])
+        backend.pretrained = estimator.pretrained if backend_cls.uses_pretrained_weights else False
+        estimator._restore_fitted(fitted, backend, weights)
+    except SkbigError:
+        raise  # already says what to do (e.g. a plugin's missing model directory)
+    except (KeyError, TypeError, RuntimeError) as exc:  # a hand-edited or mismatched file
+        raise PersistenceError(
+            f"{str(path)!r} is damaged: its configuration and weights do not fit together ({exc!r}); "
+            "re-save the model"
+        ) from exc
     return estimator
 
 

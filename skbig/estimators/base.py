@@ -454,7 +454,10 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the fitted model to ``path`` (safetensors + JSON, no pickle).
 
-        Reload it with :func:`skbig.load`.
+        Reload it with :func:`skbig.load`.  Every parameter is saved except
+        ``callbacks`` (live objects: pass them again before a ``warm_start``
+        fit) and a ``RandomState`` ``random_state``, saved as ``None``
+        (an int seed is kept).  Use ``joblib.dump`` to keep those too.
         """
         from skbig.persistence import save
 
@@ -488,7 +491,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.module_ = module.eval()
         self.history_ = list(fitted["history"])
         self.best_epoch_ = fitted["best_epoch"]
-        self.device_ = "cpu" if self.device == "auto" else str(resolve_device(self.device))
+        self.device_ = "cpu" if self.device == "auto" else _device_here(self.device)
         self.precision_ = fitted["precision"]
         self.batch_size_ = int(fitted["batch_size"])
         self.training_settings_ = dict(fitted.get("training_settings", {}))  # {}: saved before it existed
@@ -691,6 +694,14 @@ def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def _device_here(device: str) -> str:
+    """``device`` if this machine has it, else the CPU: a GPU-trained model still loads and predicts."""
+    try:
+        return str(resolve_device(device))
+    except InvalidParameterError:
+        return "cpu"
 
 
 def _fit_seed(random_state: Any, fingerprint: str) -> int:

@@ -15,6 +15,7 @@ import zipfile
 from pathlib import Path
 
 import joblib
+import numpy as np
 import pytest
 import torch
 
@@ -125,6 +126,36 @@ def _hostile_files(tmp: Path, marker: Path, model_file: Path) -> dict[str, tuple
             ),
             "format version 99",
         ),
+        "parameter of a newer skbig": (
+            _zip(
+                tmp / "newer.skbig",
+                {
+                    **real,
+                    CONFIG_MEMBER: json.dumps(
+                        {**config, "skbig_version": "9.0", "params": {**config["params"], "future_knob": 1}}
+                    ).encode(),
+                },
+            ),
+            r"saved by skbig 9\.0 with parameters this skbig does not know: \['future_knob'\]",
+        ),
+        "configuration that does not fit the weights": (
+            _zip(
+                tmp / "mismatch.skbig",
+                {
+                    **real,
+                    CONFIG_MEMBER: json.dumps(
+                        {
+                            **config,
+                            "fitted": {
+                                **config["fitted"],
+                                "spec": {**config["fitted"]["spec"], "n_outputs": 7},
+                            },
+                        }
+                    ).encode(),
+                },
+            ),
+            "is damaged: its configuration and weights do not fit together",
+        ),
         "truncated archive": (_truncated(tmp, model_file), "not a skbig model file"),
         "empty file": (_write(tmp / "empty.skbig", b""), "not a skbig model file"),
     }
@@ -153,6 +184,8 @@ HOSTILE_NAMES = [
     "member with a backslash path",
     "estimator class named by import path",
     "future format version",
+    "parameter of a newer skbig",
+    "configuration that does not fit the weights",
     "truncated archive",
     "empty file",
 ]
@@ -189,7 +222,7 @@ def test_checkpoint_with_a_pickle_payload_is_refused(tmp_path, marker):
 
 @pytest.mark.parametrize(
     "distribution, fragment",
-    [("skbig-fancy", "install skbig-fancy"), (None, "install the plugin that provides it")],
+    [("skbig-fancy", "install skbig-fancy"), (None, "register the same backend class before skbig.load")],
 )
 def test_model_of_a_missing_plugin_names_it(tmp_path, model_file, distribution, fragment):
     real = _members(model_file)
@@ -242,3 +275,17 @@ def test_the_library_never_calls_an_unpickler():
                 if isinstance(value, ast.Name) and (value.id, node.func.attr) in banned:
                     found.append(f"{path.relative_to(REPO)}:{node.lineno}")
     assert not found, found
+
+
+def test_a_model_trained_on_a_gpu_loads_and_predicts_on_a_cpu_only_machine(tmp_path, model_file):
+    # save() on a GPU machine writes device="cuda"; loading it where CUDA is missing must still work.
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA: the case is a CPU-only one")
+    real = _members(model_file)
+    config = json.loads(real[CONFIG_MEMBER])
+    config["params"]["device"] = "cuda"
+    path = _zip(tmp_path / "gpu.skbig", {**real, CONFIG_MEMBER: json.dumps(config).encode()})
+    loaded = skbig.load(path)
+    assert loaded.device == "cuda" and loaded.device_ == "cpu"
+    expected = skbig.load(model_file).predict_proba(["good day", "bad night"])
+    np.testing.assert_array_equal(loaded.predict_proba(["good day", "bad night"]), expected)
