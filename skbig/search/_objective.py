@@ -55,7 +55,9 @@ class CVObjective:
     """Cross-validated score of one sampled configuration (picklable for worker processes).
 
     The trial's value is the mean over folds of ``scorer`` on the held-out fold,
-    computed with the weights early stopping kept (the best epoch).
+    computed with the weights early stopping kept (the best epoch).  Per fold
+    it records the user attributes ``split_scores``, ``fit_times`` and
+    ``score_times`` (seconds), which ``cv_results_`` reads.
     """
 
     def __init__(
@@ -82,21 +84,33 @@ class CVObjective:
     def __call__(self, trial: Any) -> float:
         params = suggest(trial, self.space, self.estimator)
         trial.set_user_attr("params", _jsonable(params))
-        scores, fit_times = [], []
+        scores, fit_times, score_times = [], [], []
         for fold, (train, test) in enumerate(self.splits):
             model = clone(self.estimator).set_params(**params)
             _add_callback(model, PruningReporter(trial, fold, self.deadline), self.device)
             start = time.perf_counter()
             model.fit(take(self.X, train), None if self.y is None else take(self.y, train))
             fit_times.append(time.perf_counter() - start)
-            scores.append(
-                float(self.scorer(model, take(self.X, test), None if self.y is None else take(self.y, test)))
-            )
+            start = time.perf_counter()
+            score = self.scorer(model, take(self.X, test), None if self.y is None else take(self.y, test))
+            score_times.append(time.perf_counter() - start)
+            scores.append(_single_score(score))
             trial.set_user_attr("split_scores", scores)
             trial.set_user_attr("fit_times", fit_times)
+            trial.set_user_attr("score_times", score_times)
             del model
             release_memory()
         return float(np.mean(scores))
+
+
+def _single_score(score: Any) -> float:
+    """The fold's score as a float; a scorer returning several metrics is refused by name."""
+    if isinstance(score, Mapping):
+        raise TypeError(
+            f"scoring returned several metrics {sorted(score)}; OptunaSearchCV optimises one number, "
+            "so scoring must return a single float"
+        )
+    return float(score)
 
 
 def _add_callback(model: Any, callback: Callback, device: str | None) -> None:

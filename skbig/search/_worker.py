@@ -12,6 +12,7 @@ is marked surplus and closed at once, so the budget is never exceeded.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 import time
 import warnings
@@ -26,6 +27,8 @@ ERROR_ATTR = "skbig:error"
 SURPLUS_ATTR = "skbig:surplus"
 DEFAULT_HEARTBEAT = 10
 DEFAULT_GRACE = 30
+
+_logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
@@ -55,7 +58,7 @@ def make_storage(
         return optuna.storages.InMemoryStorage()
     if isinstance(storage, str):
         from sqlalchemy.engine import make_url
-        from sqlalchemy.exc import ArgumentError
+        from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
         try:
             make_url(storage)
@@ -68,14 +71,46 @@ def make_storage(
         engine_kwargs = (
             {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else {"pool_pre_ping": True}
         )
-        with quiet_heartbeat_warnings():
-            return optuna.storages.RDBStorage(
-                storage,
-                engine_kwargs=engine_kwargs,
-                heartbeat_interval=heartbeat_interval,
-                grace_period=grace_period,
-            )
+        _check_sqlite_folder(storage)
+        try:
+            with quiet_heartbeat_warnings():
+                return optuna.storages.RDBStorage(
+                    storage,
+                    engine_kwargs=engine_kwargs,
+                    heartbeat_interval=heartbeat_interval,
+                    grace_period=grace_period,
+                )
+        except SQLAlchemyError as exc:
+            reason = " ".join(str(getattr(exc, "orig", None) or exc).split())
+            raise InvalidParameterError(
+                f"cannot open storage={_shown(storage)!r}: {reason}; check that the database exists, "
+                "is reachable and is writable"
+            ) from exc
     return storage
+
+
+def _shown(url: str) -> str:
+    """``url`` with its password masked, to name it in a message."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _check_sqlite_folder(url: str) -> None:
+    """Refuse a SQLite file in a folder that does not exist (SQLite only says "unable to open")."""
+    import os
+
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or parsed.database in (None, "", ":memory:"):
+        return
+    folder = os.path.dirname(parsed.database) or "."
+    if not os.path.isdir(folder):
+        raise InvalidParameterError(
+            f"cannot open storage={url!r}: the folder {folder!r} does not exist; create it or choose "
+            "another path"
+        )
 
 
 def _with_available_driver(url: str) -> str:
@@ -185,8 +220,15 @@ def run_worker(
     callbacks: Any = None,
     poll_seconds: float = 1.0,
 ) -> int:
-    """Run trials of ``study`` until it holds ``budget`` counted trials; return how many ran here."""
+    """Run trials of ``study`` until it holds ``budget`` counted trials; return how many ran here.
+
+    A trial that another worker marked failed while this one ran it (this
+    process was paused, e.g. by SIGSTOP or a laptop's sleep, for longer than
+    the storage's grace period, so its heartbeat looked dead) has already been
+    replaced: it is abandoned, not counted here, and the worker goes on.
+    """
     import optuna
+    from optuna.exceptions import UpdateFinishedTrialError
     from optuna.trial import TrialState
 
     ran = 0
@@ -207,21 +249,42 @@ def run_worker(
             study.tell(trial, state=TrialState.FAIL)
             continue
         heartbeat = _Heartbeat(storage, trial._trial_id)
-        state, value = TrialState.COMPLETE, None
+        state, value, error = TrialState.COMPLETE, None, None
         try:
             value = objective(trial)
         except optuna.TrialPruned:
             state = TrialState.PRUNED
+        except UpdateFinishedTrialError as exc:  # the trial was finished elsewhere: abandoned below
+            state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         except catch as exc:
-            trial.set_user_attr(ERROR_ATTR, f"{type(exc).__name__}: {exc}")
-            state = TrialState.FAIL
+            state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         except BaseException:
-            study.tell(trial, state=TrialState.FAIL)  # interrupted: not counted, replaced on resume
+            # Interrupted: not counted, replaced on resume.
+            study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         finally:
             heartbeat.close()
-        study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        try:
+            if _finished_elsewhere(storage, trial):
+                raise UpdateFinishedTrialError(f"trial {trial.number} was finished by another worker")
+            if error is not None:
+                trial.set_user_attr(ERROR_ATTR, error)
+            study.tell(trial, value if state == TrialState.COMPLETE else None, state=state)
+        except (UpdateFinishedTrialError, ValueError):  # tell says "Cannot tell a FAIL trial"
+            if not _finished_elsewhere(storage, trial):
+                raise
+            _logger.warning(
+                "trial %d was marked failed by another worker while this one ran it (this process "
+                "was paused longer than the grace period?); it has been replaced, so it is abandoned",
+                trial.number,
+            )
+            continue
         ran += 1
         for callback in callbacks or ():
             callback(study, storage.get_trial(trial._trial_id))
     return ran
+
+
+def _finished_elsewhere(storage: Any, trial: Any) -> bool:
+    """Whether ``trial``, still running here, is already finished in the storage."""
+    return bool(storage.get_trial(trial._trial_id).state.is_finished())

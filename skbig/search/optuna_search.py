@@ -10,13 +10,16 @@ workers on many machines share one study) and refits the best configuration.
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import inspect
 import json
 import numbers
 import os
+import re
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +37,26 @@ from skbig.search.spaces import default_space, space_from_json, space_to_json
 __all__ = ["OptunaSearchCV"]
 
 SPEC_ATTR = "skbig:spec"
+FINGERPRINT_ATTR = "skbig:fingerprint"
+
+
+def _refitted_has(attr: str) -> Callable[[Any], bool]:
+    """``available_if`` check, as in scikit-learn's searches: ``attr`` needs ``refit=True``.
+
+    Before ``fit`` it asks the estimator, after ``fit`` the refitted ``best_estimator_``.
+    """
+
+    def check(self: OptunaSearchCV) -> bool:
+        if not self.refit:
+            raise AttributeError(
+                f"This {type(self).__name__} has refit=False, so it has no best_estimator_ and no "
+                f"{attr!r}; refit it with refit=True or fit a clone of the estimator with best_params_"
+            )
+        if hasattr(self, "best_estimator_"):
+            return hasattr(self.best_estimator_, attr)
+        return hasattr(self.estimator, attr)
+
+    return check
 
 
 class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
@@ -49,7 +72,10 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         :class:`skbig.search.Float`/``Int``/``Categorical`` or Optuna
         distributions. ``None`` uses the space the backend declares. If
         ``"backend"`` is searched, each backend's own space is searched in the
-        trials that picked it.
+        trials that picked it.  As in scikit-learn's searches, a searched
+        parameter overrides the estimator's own value of it: to fix a
+        parameter, set it on the estimator and leave it out of the space
+        (``skbig search --param`` does that for you).
     n_trials : int
         The study's budget of trials (complete, pruned or failed with an
         error); a resumed study only runs what is missing.
@@ -62,11 +88,22 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         As in scikit-learn (stratified for classifiers).  The same splits are
         used by every trial.
     scoring : str or callable, optional
-        As in scikit-learn; defaults to the estimator's ``score``.
+        One metric, as in scikit-learn (a scorer name, or a callable
+        ``scorer(estimator, X, y)`` returning a float); defaults to the
+        estimator's ``score``.  The multi-metric forms (a list or dict) are
+        refused: the study optimises one number.
     sampler : optuna sampler, optional
-        Defaults to TPE seeded with ``random_state``.
+        Defaults to TPE seeded from ``random_state``, the number of trials
+        already in the study and the worker's rank, so that a resumed study,
+        and each of ``n_jobs`` workers, proposes new configurations instead
+        of repeating the first ones; a fresh study with the same
+        ``random_state`` proposes the same ones.
     pruner : optuna pruner, "auto" or None
-        "auto" is a median pruner after 2 complete trials and 1 epoch.
+        "auto" is a median pruner after 2 complete trials and 1 epoch; None
+        never prunes.  Worker processes (``n_jobs``) use it too, and the study
+        records it for ``skbig search-worker`` (Optuna's built-in pruners are
+        recorded with their settings; any other pruner cannot be rebuilt
+        there, and ``search-worker`` then uses "auto" and says so).
     storage : None, str or optuna storage
         ``None`` keeps the study in memory; ``"sqlite:///study.db"`` persists
         it; a PostgreSQL URL lets many processes and machines share it.
@@ -82,8 +119,12 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
     random_state : int, optional
         Seeds the default sampler.
     callbacks : list, optional
-        Optuna-style callbacks ``f(study, frozen_trial)``, called in the
-        process that ran the trial.
+        Optuna-style callbacks ``f(study, frozen_trial)``, called after each
+        trial in the process that ran it.  With ``n_jobs > 1`` that is a
+        worker process: each callback is pickled (as joblib's loky pickles)
+        and sent there, so what it changes in memory stays in that process
+        (write to a file or a database instead); a callback that cannot be
+        pickled is refused before the search starts.
     catch : tuple of exception types
         Exceptions in a trial's ``fit`` that mark the trial failed (with its
         error recorded) instead of stopping the search.
@@ -97,11 +138,32 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         complete trial with the highest mean CV score.  If every trial was
         pruned (a very short ``timeout``), the pruned trial with the highest
         last validation score, and ``best_trial_.state`` is PRUNED.
+    best_index_ : int
+        Index of the best trial in ``cv_results_``.
     study_ : optuna.Study
     cv_results_ : dict
-        scikit-learn-shaped results, one entry per counted trial.
+        scikit-learn-shaped results, one entry per counted trial: ``params``,
+        ``param_<name>``, ``split<k>_test_score``, ``mean_test_score``,
+        ``std_test_score``, ``rank_test_score``, ``mean_fit_time``,
+        ``std_fit_time``, ``mean_score_time``, ``std_score_time`` (times over
+        the folds a trial finished; NaN for a trial pruned in its first fold)
+        and ``state`` (COMPLETE, PRUNED or FAIL; scores are NaN unless
+        COMPLETE).  There are no ``train`` scores: trials do not compute them.
     n_trials_ : int
         Counted trials in the study.
+    refit_time_ : float
+        Seconds the refit took (``refit=True`` only).
+
+    Notes
+    -----
+    ``predict``, ``predict_proba``, ``predict_log_proba`` and ``score``
+    exist only with ``refit=True`` (and when the estimator has them), as in
+    scikit-learn's searches.  The study records a fingerprint of the search
+    (estimator, parameters, space, scoring, data and splits) and refuses to
+    resume a study that holds trials of another search.  The full search
+    (estimator, space, splits and data as JSON), which ``skbig
+    search-worker`` reads, is stored only when another process can open the
+    study (a database storage), never for ``storage=None``.
 
     Examples
     --------
@@ -165,8 +227,14 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
             scorer = check_scoring(self.estimator, scoring=self.scoring)
             objective = CVObjective(self.estimator, space, X, y, splits, scorer, deadline=deadline)
-            _store_spec(study, self, space, splits, X, y)
+            # Only a study other processes can open needs the full spec `skbig search-worker` reads
+            # (the data as JSON); our own worker processes get the objective pickled.
+            read_elsewhere = self.storage is not None and not _in_memory(storage)
+            _store_spec(study, self, space, splits, X, y, full=read_elsewhere)
+            n_before = len(study.get_trials(deepcopy=False))
             if self.n_jobs == 1:
+                if self.sampler is None:
+                    study.sampler = self._worker_sampler(0, n_before)
                 run_worker(
                     study,
                     storage,
@@ -177,7 +245,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                     callbacks=self.callbacks,
                 )
             else:
-                self._run_parallel(url, study.study_name, objective, deadline)
+                self._run_parallel(url, study.study_name, objective, deadline, n_before)
             self._collect(study, splits)
             if self.refit:
                 self._refit(X, y)
@@ -204,7 +272,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 "this search cannot be described for remote workers: it needs a skbig estimator (not a "
                 "Pipeline), a named scoring, and X/y made of JSON values (texts, paths, numbers)"
             )
-        _store_spec(study, self, self._space(), splits, X, y)
+        _store_spec(study, self, self._space(), splits, X, y, full=True)
         return study
 
     def _check_params(self) -> None:
@@ -222,6 +290,14 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise InvalidParameterError(
                 f"param_distributions must be a dict or None, got {type(self.param_distributions).__name__}"
             )
+        if isinstance(self.scoring, (list, tuple, set, frozenset, Mapping)):
+            raise InvalidParameterError(
+                f"scoring must be one metric (a scorer name or a callable returning a float), got "
+                f"scoring={self.scoring!r}; OptunaSearchCV optimises a single number, so multi-metric "
+                "scoring (a list or dict) is not supported: search with one metric and compute the others "
+                "on best_estimator_"
+            )
+        self._check_callbacks_can_be_sent()
         valid = set(self.estimator.get_params(deep=True))
         space = self.param_distributions or {}
         searches_backend = any(k.split("__")[-1] == "backend" for k in space)
@@ -233,6 +309,22 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 f"param_distributions names parameter(s) {unknown} that {type(self.estimator).__name__} "
                 f"does not have; valid: {sorted(valid)}"
             )
+
+    def _check_callbacks_can_be_sent(self) -> None:
+        """With worker processes each callback runs in the worker: refuse one that cannot be sent there."""
+        if self.n_jobs == 1 or not self.callbacks:
+            return
+        from joblib.externals.loky.backend.reduction import dumps  # how loky sends them
+
+        for callback in self.callbacks:
+            try:
+                dumps(callback)
+            except Exception as exc:
+                raise InvalidParameterError(
+                    f"callbacks: {callback!r} cannot be pickled ({type(exc).__name__}: {exc}), but with "
+                    f"n_jobs={self.n_jobs} each callback runs in the worker process that ran the trial. "
+                    "Pass n_jobs=1, or a callback that pickles (e.g. a module-level function)"
+                ) from exc
 
     def _space(self) -> dict[str, Any]:
         if self.param_distributions is None:
@@ -250,27 +342,25 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
         yield make_storage(self.storage), self.storage if isinstance(self.storage, str) else None
 
     def _create_study(self, storage: Any) -> Any:
+        """Create or load the study (``fit`` then gives it the sampler for the trials it holds)."""
         import optuna
 
-        sampler = (
-            self.sampler if self.sampler is not None else optuna.samplers.TPESampler(seed=self.random_state)
-        )
-        pruner = self.pruner
-        if pruner == "auto":
-            pruner = optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
-        elif pruner is None:
-            pruner = optuna.pruners.NopPruner()
         return optuna.create_study(
             storage=storage,
-            sampler=sampler,
-            pruner=pruner,
+            sampler=self._worker_sampler(0),
+            pruner=_make_pruner(self.pruner),
             study_name=self.study_name,
             direction="maximize",
             load_if_exists=self.load_if_exists,
         )
 
     def _run_parallel(
-        self, url: str | None, study_name: str, objective: CVObjective, deadline: float | None
+        self,
+        url: str | None,
+        study_name: str,
+        objective: CVObjective,
+        deadline: float | None,
+        n_before: int = 0,
     ) -> None:
         from joblib import Parallel, delayed
 
@@ -289,24 +379,29 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
                 self.n_trials,
                 remaining,
                 self.catch,
-                self._worker_sampler(rank),
+                self._worker_sampler(rank, n_before),
                 rank,
+                _make_pruner(self.pruner),
+                self.callbacks,
             )
             for rank in range(n_jobs)
         )
 
-    def _worker_sampler(self, rank: int) -> Any:
+    def _worker_sampler(self, rank: int, n_before: int = 0) -> Any:
         """The sampler of worker ``rank``: the user's, or TPE seeded from ``random_state``.
 
-        Each worker gets its own seed (``random_state + rank``): the same seed
-        would make every worker propose the same first parameters.
+        The seed depends on ``random_state``, the number of trials the study
+        held before this ``fit`` (``n_before``) and the worker's rank: the
+        same seed would make every worker, and every resumed ``fit``, propose
+        the configurations already evaluated.  A fresh study gets
+        ``random_state + rank``, so the same ``random_state`` gives the same
+        search.
         """
         if self.sampler is not None:
             return self.sampler
         import optuna
 
-        seed = None if self.random_state is None else int(self.random_state) + rank
-        return optuna.samplers.TPESampler(seed=seed)
+        return optuna.samplers.TPESampler(seed=_sampler_seed(self.random_state, n_before, rank))
 
     # -- results -----------------------------------------------------------------------------------
     def _collect(self, study: Any, splits: list[Any]) -> None:
@@ -327,15 +422,11 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             # last reported validation score is highest, and say so through best_trial_.state.
             reported = [t for t in trials if t.state == TrialState.PRUNED and t.intermediate_values]
             if not reported:
-                errors = [t.user_attrs.get(ERROR_ATTR) for t in trials if ERROR_ATTR in t.user_attrs]
-                raise InvalidParameterError(
-                    f"no trial completed ({len(trials)} pruned or failed"
-                    + (f"; first error: {errors[0]}" if errors else "")
-                    + "); widen the space, raise n_trials or timeout"
-                )
+                raise InvalidParameterError(_no_result_message(trials))
             best = max(reported, key=lambda t: t.intermediate_values[max(t.intermediate_values)])
             score = float(best.intermediate_values[max(best.intermediate_values)])
         self.best_trial_ = best
+        self.best_index_ = next(i for i, t in enumerate(trials) if t is best)
         self.best_params_ = dict(best.user_attrs["params"])
         self.best_score_ = score
 
@@ -407,20 +498,22 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             raise NotFittedError("refit=False: there is no best_estimator_ to predict with")
         return self.best_estimator_
 
+    @available_if(_refitted_has("predict"))
     def predict(self, X: Any) -> Any:
         """Predict with ``best_estimator_``."""
         return self._best().predict(X)
 
-    @available_if(lambda self: hasattr(self.estimator, "predict_proba"))
+    @available_if(_refitted_has("predict_proba"))
     def predict_proba(self, X: Any) -> Any:
         """Class probabilities from ``best_estimator_``."""
         return self._best().predict_proba(X)
 
-    @available_if(lambda self: hasattr(self.estimator, "predict_log_proba"))
+    @available_if(_refitted_has("predict_log_proba"))
     def predict_log_proba(self, X: Any) -> Any:
         """Log class probabilities from ``best_estimator_``."""
         return self._best().predict_log_proba(X)
 
+    @available_if(_refitted_has("score"))
     def score(self, X: Any, y: Any = None) -> float:
         """Score ``best_estimator_`` with ``scoring`` (or its own ``score``)."""
         scorer = check_scoring(self.estimator, scoring=self.scoring)
@@ -474,8 +567,10 @@ def _worker_process(
     catch: tuple[type[BaseException], ...],
     sampler: Any,
     rank: int,
+    pruner: Any = None,
+    callbacks: Any = None,
 ) -> int:
-    """Body of one worker process started by ``n_jobs``."""
+    """Body of one worker process started by ``n_jobs``: the search's sampler, pruner and callbacks."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -485,8 +580,65 @@ def _worker_process(
     if remaining is not None:
         objective.deadline = time.monotonic() + remaining
     storage = make_storage(url)
-    study = optuna.load_study(study_name=study_name, storage=storage, sampler=sampler)
-    return run_worker(study, storage, objective, budget, deadline=objective.deadline, catch=catch)
+    # load_study without a pruner would give Optuna's default MedianPruner, whatever the search asked for.
+    study = optuna.load_study(
+        study_name=study_name,
+        storage=storage,
+        sampler=sampler,
+        pruner=pruner if pruner is not None else _make_pruner(None),
+    )
+    return run_worker(
+        study, storage, objective, budget, deadline=objective.deadline, catch=catch, callbacks=callbacks
+    )
+
+
+def _make_pruner(pruner: Any) -> Any:
+    """The Optuna pruner for the ``pruner`` parameter ("auto", None or an Optuna pruner)."""
+    import optuna
+
+    if isinstance(pruner, str) and pruner == "auto":
+        return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+    if pruner is None:
+        return optuna.pruners.NopPruner()
+    return pruner
+
+
+def _sampler_seed(random_state: Any, n_before: int, rank: int) -> int | None:
+    """Seed of the default TPE sampler of worker ``rank`` in a study that held ``n_before`` trials.
+
+    A fresh study keeps ``random_state + rank``; a resumed one mixes the three
+    numbers (NumPy's ``SeedSequence``), so no resume or worker replays another's
+    random stream.
+    """
+    if random_state is None:
+        return None
+    if n_before == 0:
+        return int(random_state) + rank
+    entropy = [int(random_state) % 2**32, int(n_before), int(rank)]
+    return int(np.random.SeedSequence(entropy).generate_state(1)[0])
+
+
+def _in_memory(storage: Any) -> bool:
+    import optuna
+
+    return isinstance(storage, optuna.storages.InMemoryStorage)
+
+
+def _no_result_message(trials: list[Any]) -> str:
+    """Why no trial has a score: one error every trial hit, or advice on the space and the budget."""
+    errors = [t.user_attrs[ERROR_ATTR] for t in trials if ERROR_ATTR in t.user_attrs]
+    distinct = list(dict.fromkeys(errors))
+    if errors and len(errors) == len(trials) and len(distinct) == 1:  # not the space: don't say widen it
+        which = "the only trial" if len(trials) == 1 else f"all {len(trials)} trials"
+        return f"no trial completed: {which} failed with the same error: {distinct[0]}"
+    shown = "; ".join(distinct[:3]) + (
+        f"; and {len(distinct) - 3} other error(s)" if len(distinct) > 3 else ""
+    )
+    return (
+        f"no trial completed ({len(trials)} pruned or failed"
+        + (f"; errors: {shown}" if errors else "")
+        + "); widen the space, raise n_trials or timeout"
+    )
 
 
 def _gpu_count() -> int:
@@ -523,7 +675,10 @@ def _cv_results(trials: list[Any], n_splits: int) -> dict[str, Any]:
     from scipy.stats import rankdata
 
     results["rank_test_score"] = rankdata(-np.nan_to_num(means, nan=-np.inf), method="min").astype(np.int32)
-    results["mean_fit_time"] = np.array([np.mean(t.user_attrs.get("fit_times", [np.nan])) for t in trials])
+    for kind in ("fit", "score"):
+        times = [t.user_attrs.get(f"{kind}_times") or [np.nan] for t in trials]
+        results[f"mean_{kind}_time"] = np.array([np.mean(row) for row in times], dtype=float)
+        results[f"std_{kind}_time"] = np.array([np.std(row) for row in times], dtype=float)
     return results
 
 
@@ -544,33 +699,54 @@ def _optuna_logging(verbose: int) -> Iterator[None]:
         optuna.logging.set_verbosity(previous)
 
 
-# -- the spec remote workers read --------------------------------------------------------------
+# -- the fingerprint of the search and the spec remote workers read ----------------------------
 def _store_spec(
-    study: Any, search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any
+    study: Any,
+    search: OptunaSearchCV,
+    space: Mapping[str, Any],
+    splits: list[Any],
+    X: Any,
+    y: Any,
+    *,
+    full: bool = True,
 ) -> None:
-    """Save what ``skbig search-worker`` needs (estimator, space, splits, data) in the study, as JSON.
+    """Record the search in the study: always its fingerprint, with ``full`` the spec for remote workers.
 
     A study that already ran trials for another search (estimator, parameters,
     space, scoring, data or splits) is refused: its best trial would be refit
-    with parameters the new estimator may not even have.
+    with parameters the new estimator may not even have.  The check compares
+    fingerprints (digests and short reprs, cheap for any estimator, scorer or
+    data); the full spec (what ``skbig search-worker`` needs: estimator,
+    space, splits and the data as JSON) is built only with ``full``, when
+    another process can open the study.
     """
-    spec = _build_spec(search, space, splits, X, y)
-    if spec is None:
-        return
-    stored = study.user_attrs.get(SPEC_ATTR)
-    if stored is not None and study.get_trials(deepcopy=False):
-        changed = _spec_differences(json.loads(stored), spec)
+    fingerprint = _fingerprint(search, space, splits, X, y)
+    spec = _build_spec(search, space, splits, X, y) if full else None
+    if study.get_trials(deepcopy=False):
+        stored = study.user_attrs.get(FINGERPRINT_ATTR)
+        if stored is not None:
+            changed = _spec_differences(json.loads(stored), fingerprint)
+        elif spec is not None and study.user_attrs.get(SPEC_ATTR) is not None:  # written before fingerprints
+            old = json.loads(study.user_attrs[SPEC_ATTR])
+            changed = _spec_differences(
+                {**old, "params": _param_reprs(old.get("params", {}))},
+                {**spec, "params": _param_reprs(spec["params"])},
+            )
+        else:
+            changed = []
         if changed:
             raise InvalidParameterError(
                 f"study {study.study_name!r} already holds trials of another search (different "
                 f"{', '.join(changed)}); resuming it would mix them. Use a new study_name, or "
                 "delete the study (optuna.delete_study) to start over"
             )
-    study.set_user_attr(SPEC_ATTR, json.dumps(spec))
+    study.set_user_attr(FINGERPRINT_ATTR, json.dumps(fingerprint))
+    if spec is not None:
+        study.set_user_attr(SPEC_ATTR, json.dumps(spec))
 
 
 #: Estimator parameters that change how a fit runs, not what it learns.
-_RUN_ONLY_PARAMS = frozenset({"verbose", "num_workers", "device", "checkpoint_dir", "callbacks"})
+_RUN_ONLY_PARAMS = frozenset({"verbose", "num_workers", "device", "checkpoint_dir", "callbacks", "memory"})
 
 
 def _spec_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -579,11 +755,130 @@ def _spec_differences(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[st
     ]
     params = set(old.get("params", {})) | set(new.get("params", {}))
     changed += [
-        f"{key}={old.get('params', {}).get(key)!r} -> {new.get('params', {}).get(key)!r}"
-        for key in sorted(params - _RUN_ONLY_PARAMS)
-        if old.get("params", {}).get(key) != new.get("params", {}).get(key)
+        f"{key}={_shown(old.get('params', {}), key)} -> {_shown(new.get('params', {}), key)}"
+        for key in sorted(params)
+        if key.split("__")[-1] not in _RUN_ONLY_PARAMS
+        and old.get("params", {}).get(key) != new.get("params", {}).get(key)
     ]
     return changed
+
+
+def _shown(params: Mapping[str, str], key: str) -> str:
+    return params.get(key, "(absent)")
+
+
+def _param_reprs(params: Mapping[str, Any]) -> dict[str, str]:
+    return {key: _short(_stable_repr(value)) for key, value in params.items()}
+
+
+def _fingerprint(
+    search: OptunaSearchCV, space: Mapping[str, Any], splits: list[Any], X: Any, y: Any
+) -> dict[str, Any]:
+    """What makes two searches the same search, small enough to store in any study.
+
+    The estimator's class and its parameters (deep, as short stable reprs:
+    no memory addresses), a digest of the space, the scoring's repr, a digest
+    of ``X`` and ``y`` and one of the splits.
+    """
+    estimator = search.estimator
+    params = _param_reprs(
+        {
+            k: v
+            for k, v in estimator.get_params(deep=True).items()
+            if k.split("__")[-1] not in _RUN_ONLY_PARAMS
+        }
+    )
+    splits_digest = hashlib.sha256()
+    for train, test in splits:
+        for part in (train, test):
+            index = np.asarray(part, dtype=np.int64)
+            splits_digest.update(f"{index.size}:".encode())
+            splits_digest.update(index.tobytes())
+    return {
+        "version": 1,
+        "estimator": _qualname(type(estimator)),
+        "params": params,
+        "space": hashlib.sha256(json.dumps(space_to_json(space), sort_keys=True).encode()).hexdigest(),
+        "scoring": _short(_stable_repr(search.scoring)),
+        "data": _data_digest(X, y),
+        "splits": splits_digest.hexdigest(),
+    }
+
+
+def _qualname(obj: Any) -> str:
+    return f"{getattr(obj, '__module__', '?')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', '?'))}"
+
+
+def _short(text: str, limit: int = 200) -> str:
+    """``text``, or for a long one its start and a digest of the whole."""
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit // 2]}...<sha256 {hashlib.sha256(text.encode()).hexdigest()[:16]}>"
+
+
+def _stable_repr(value: Any) -> str:
+    """A repr that is the same in every process for equal values (functions by name, no addresses)."""
+    from sklearn.base import BaseEstimator
+
+    if value is None or isinstance(value, (bool, int, float, str, bytes)):
+        return repr(value)
+    if isinstance(value, np.generic):
+        return repr(value.item())
+    if isinstance(value, np.ndarray):
+        return f"array(shape={value.shape}, dtype={value.dtype.str}, sha256={_data_digest(value, None)[:16]})"
+    if isinstance(value, BaseEstimator):
+        inner = ", ".join(f"{k}={_stable_repr(v)}" for k, v in sorted(value.get_params(deep=False).items()))
+        return f"{_qualname(type(value))}({inner})"
+    if isinstance(value, Mapping):
+        items = sorted((_stable_repr(k), _stable_repr(v)) for k, v in value.items())
+        return "{" + ", ".join(f"{k}: {v}" for k, v in items) + "}"
+    if isinstance(value, (list, tuple)):
+        inner = ", ".join(_stable_repr(v) for v in value)
+        return f"[{inner}]" if isinstance(value, list) else f"({inner})"
+    if isinstance(value, (set, frozenset)):
+        return "{" + ", ".join(sorted(_stable_repr(v) for v in value)) + "}"
+    if isinstance(value, os.PathLike):
+        return repr(os.fspath(value))
+    if isinstance(value, type) or inspect.isroutine(value):
+        return _qualname(value)
+    return re.sub(r" at 0x[0-9a-fA-F]+", "", repr(value))
+
+
+def _data_digest(X: Any, y: Any) -> str:
+    """SHA-256 of ``X`` and ``y`` (arrays by their bytes, texts, paths and nested lists item by item)."""
+    digest = hashlib.sha256()
+    for part in (X, y):
+        _digest_update(digest, part)
+    return digest.hexdigest()
+
+
+def _digest_update(digest: Any, value: Any) -> None:
+    if value is None:
+        digest.update(b"N;")
+    elif isinstance(value, str):
+        data = value.encode("utf-8", "surrogatepass")
+        digest.update(b"s%d:" % len(data) + data)
+    elif isinstance(value, bytes):
+        digest.update(b"b%d:" % len(value) + value)
+    elif isinstance(value, os.PathLike):
+        _digest_update(digest, os.fspath(value))
+    elif isinstance(value, np.ndarray):
+        digest.update(f"a{value.dtype.str}{value.shape}:".encode())
+        if value.dtype.kind in "biufcmMSUV":
+            digest.update(np.ascontiguousarray(value).tobytes())
+        else:  # object arrays: item by item
+            for item in value.ravel():
+                _digest_update(digest, item)
+    elif hasattr(value, "to_numpy") and hasattr(value, "shape"):  # pandas
+        labels = list(getattr(value, "columns", [getattr(value, "name", None)]))
+        digest.update(b"p" + _stable_repr(labels).encode())
+        _digest_update(digest, value.to_numpy())
+    elif isinstance(value, (list, tuple)):
+        digest.update(b"l%d:" % len(value))
+        for item in value:
+            _digest_update(digest, item)
+    else:
+        digest.update(b"r" + _stable_repr(value).encode("utf-8", "surrogatepass") + b";")
 
 
 def _build_spec(
@@ -606,11 +901,102 @@ def _build_spec(
             "splits": [[train.tolist(), test.tolist()] for train, test in splits],
             "scoring": search.scoring,
             "data": data,
+            "pruner": _pruner_to_json(search.pruner),
         }
         json.dumps(payload)
     except (TypeError, ValueError):
         return None
     return payload
+
+
+def _pruner_to_json(pruner: Any) -> Any:
+    """The ``pruner`` parameter as JSON: "auto", None, ``{"class", "kwargs"}`` or ``{"repr"}``.
+
+    ``{"class": name, "kwargs": {...}}`` describes one of Optuna's own
+    pruners; any other pruner is only named (``{"repr": ...}``).
+
+    An Optuna pruner is described by its constructor arguments (read back from
+    the attributes it keeps them in) and only if rebuilding it from them gives
+    the same pruner.
+    """
+    if pruner is None or (isinstance(pruner, str) and pruner == "auto"):
+        return pruner
+    described = _describe_pruner(pruner)
+    if described is not None:
+        try:
+            json.dumps(described)
+            if _same_pruner(_pruner_from_description(described), pruner):
+                return described
+        except Exception:  # any failure means: it cannot be described
+            pass
+    return {"repr": _stable_repr(pruner)}
+
+
+def _describe_pruner(pruner: Any) -> dict[str, Any] | None:
+    import optuna
+
+    cls = type(pruner)
+    if getattr(optuna.pruners, cls.__name__, None) is not cls:
+        return None
+    kwargs: dict[str, Any] = {}
+    for name, parameter in inspect.signature(cls.__init__).parameters.items():
+        if name == "self" or parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            continue
+        if not hasattr(pruner, f"_{name}"):
+            return None
+        value = getattr(pruner, f"_{name}")
+        if isinstance(value, optuna.pruners.BasePruner):
+            value = _describe_pruner(value)
+            if value is None:
+                return None
+        kwargs[name] = value
+    return {"class": cls.__name__, "kwargs": kwargs}
+
+
+def _pruner_from_description(described: Mapping[str, Any]) -> Any:
+    import optuna
+
+    cls = getattr(optuna.pruners, described["class"])
+    kwargs = {
+        k: _pruner_from_description(v) if isinstance(v, Mapping) and "class" in v else v
+        for k, v in described["kwargs"].items()
+    }
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=optuna.exceptions.ExperimentalWarning)
+        return cls(**kwargs)
+
+
+def _same_pruner(a: Any, b: Any) -> bool:
+    import optuna
+
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, optuna.pruners.BasePruner):
+        return vars(a).keys() == vars(b).keys() and all(_same_pruner(vars(a)[k], vars(b)[k]) for k in vars(a))
+    try:
+        return bool(a == b)
+    except Exception:  # e.g. arrays: not comparable as one bool
+        return False
+
+
+def pruner_from_spec(study: Any) -> tuple[Any, str | None]:
+    """The pruner the search that created ``study`` asked for, and a note when it cannot be rebuilt.
+
+    Used by ``skbig search-worker``.  A pruner that is not one of Optuna's
+    own (or a study written before pruners were recorded) cannot be rebuilt;
+    the worker then uses ``pruner="auto"`` and the note says so.
+    """
+    raw = study.user_attrs.get(SPEC_ATTR)
+    described = json.loads(raw).get("pruner", "auto") if raw is not None else "auto"
+    if described is None or described == "auto":
+        return _make_pruner(described), None
+    if isinstance(described, Mapping) and "class" in described:
+        return _pruner_from_description(described), None
+    shown = described.get("repr", "?") if isinstance(described, Mapping) else repr(described)
+    return _make_pruner("auto"), (
+        f"the study's pruner {shown} cannot be rebuilt here (only Optuna's own pruners, 'auto' and "
+        "None are recorded); this worker uses pruner='auto' (median pruner after 2 trials and 1 epoch)"
+    )
 
 
 def _plain(values: Any) -> Any:
@@ -640,6 +1026,12 @@ def objective_from_spec(study: Any) -> tuple[CVObjective, Any]:
     from skbig.persistence import _ESTIMATORS
 
     raw = study.user_attrs.get(SPEC_ATTR)
+    if raw is None and study.user_attrs.get(FINGERPRINT_ATTR) is not None:
+        raise InvalidParameterError(
+            f"study {study.study_name!r} was started by a search that cannot be described for remote "
+            "workers (it needs a skbig estimator, not a Pipeline, a named scoring, and X/y made of JSON "
+            "values); run its trials with OptunaSearchCV(..., n_jobs=k).fit instead"
+        )
     if raw is None:
         raise InvalidParameterError(
             f"study {study.study_name!r} has no skbig search spec; start it with OptunaSearchCV(...).fit "

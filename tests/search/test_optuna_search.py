@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import functools
+import json
 import os
 import pickle
 import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 
 import numpy as np
@@ -22,6 +25,7 @@ from skbig import OptunaSearchCV, TextClassifier
 from skbig.exceptions import InvalidParameterError, NotFittedError
 from skbig.search import Float
 from skbig.search._worker import ERROR_ATTR, count_trials, make_storage
+from skbig.search.optuna_search import FINGERPRINT_ATTR
 
 POSTGRES_URL = os.environ.get("SKBIG_TEST_POSTGRES_URL")
 needs_postgres = pytest.mark.skipif(
@@ -91,14 +95,15 @@ def test_probability_methods_exist_only_when_the_estimator_has_them():
     assert not hasattr(OptunaSearchCV(SpeechRecognizer()), "predict_proba")
 
 
-def test_parallel_workers_sample_from_random_state_each_with_its_own_seed():
-    def first_lr(sampler):
-        trial = optuna.create_study(sampler=sampler).ask()
-        return trial.suggest_float("lr", 1e-5, 1.0, log=True)
+def _first_lr(sampler):
+    trial = optuna.create_study(sampler=sampler).ask()
+    return trial.suggest_float("lr", 1e-5, 1.0, log=True)
 
+
+def test_parallel_workers_sample_from_random_state_each_with_its_own_seed():
     search = OptunaSearchCV(TextClassifier(), random_state=3)
-    assert first_lr(search._worker_sampler(0)) == first_lr(search._worker_sampler(0))  # seeded
-    assert first_lr(search._worker_sampler(0)) != first_lr(search._worker_sampler(1))  # not identical
+    assert _first_lr(search._worker_sampler(0)) == _first_lr(search._worker_sampler(0))  # seeded
+    assert _first_lr(search._worker_sampler(0)) != _first_lr(search._worker_sampler(1))  # not identical
 
 
 def test_default_space_comes_from_the_backend(data):
@@ -417,3 +422,212 @@ def test_trial_of_a_worker_killed_before_its_first_heartbeat_is_failed(tmp_path)
     assert fail_trials_killed_before_first_heartbeat(study, storage) == 1
     states = {t.number: t.state for t in study.trials}
     assert states == {orphan.number: TrialState.FAIL, alive.number: TrialState.RUNNING}
+
+
+# -- worker processes use the search's pruner and callbacks -------------------------------------------
+def _log_trial(path, study, trial):
+    with open(path, "a", encoding="utf-8") as fh:
+        fh.write(f"{os.getpid()} {trial.number} {trial.state.name}\n")
+
+
+class _HoldsALock:
+    """A callback that cannot be pickled (it holds a lock), so it cannot run in a worker process."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+
+    def __call__(self, study, trial):
+        pass
+
+
+def test_parallel_workers_use_the_searchs_pruner_and_callbacks(data, tmp_path):
+    X, y = data
+    log = tmp_path / "trials.log"
+    search = OptunaSearchCV(
+        TextClassifier(max_epochs=2, early_stopping=False, random_state=0),
+        {"lr": [1e-3, 1e-2]},
+        n_trials=4,
+        cv=2,
+        n_jobs=2,
+        pruner=optuna.pruners.ThresholdPruner(lower=2.0),  # every score is < 2: each trial pruned at once
+        callbacks=[functools.partial(_log_trial, log)],
+        refit=False,
+    ).fit(X, y)
+    assert search.cv_results_["state"] == ["PRUNED"] * 4  # not Optuna's default MedianPruner
+    lines = log.read_text().splitlines()
+    assert sorted(int(line.split()[1]) for line in lines) == [0, 1, 2, 3]
+    assert all(int(line.split()[0]) != os.getpid() for line in lines)  # called where the trial ran
+
+
+def test_callbacks_that_cannot_reach_the_worker_processes_are_refused_up_front(data):
+    X, y = data
+    search = OptunaSearchCV(
+        TextClassifier(**QUICK), {"lr": [1e-3]}, cv=2, n_jobs=2, callbacks=[_HoldsALock()]
+    )
+    with pytest.raises(InvalidParameterError, match=r"callbacks: .*cannot be pickled.*n_jobs=2"):
+        search.fit(X, y)
+
+
+def test_the_pruner_is_recorded_for_remote_workers():
+    from skbig.search.optuna_search import _pruner_from_description, _pruner_to_json
+
+    assert _pruner_to_json("auto") == "auto" and _pruner_to_json(None) is None
+    median = optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
+    described = _pruner_to_json(median)
+    assert described["class"] == "MedianPruner"
+    assert vars(_pruner_from_description(json.loads(json.dumps(described)))) == vars(median)
+    assert set(_pruner_to_json(_NeverPrune())) == {"repr"}  # not Optuna's own: named, not rebuilt
+
+
+class _NeverPrune(optuna.pruners.BasePruner):
+    def prune(self, study, trial):
+        return False
+
+
+# -- a paused worker ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("catch", [(Exception,), (ValueError,)], ids=["catch-all", "catch-narrow"])
+@pytest.mark.parametrize("when", ["at-next-epoch", "after-fit"])
+def test_a_trial_failed_by_another_worker_while_this_one_was_paused_is_abandoned(tmp_path, when, catch):
+    """A worker paused past the grace period (SIGSTOP, sleep) finds its trial failed and replaced."""
+    from skbig.search._worker import run_worker
+
+    storage = make_storage(f"sqlite:///{tmp_path / 'study.db'}")
+    study = optuna.create_study(study_name="paused", storage=storage, direction="maximize")
+    calls = []
+
+    def objective(trial):
+        calls.append(trial.number)
+        if len(calls) == 1:  # what fail_stale_trials in another worker does to this paused worker's trial
+            storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+            if when == "at-next-epoch":
+                trial.report(0.5, step=1)  # PruningReporter at the next epoch end
+        return 0.5
+
+    assert run_worker(study, storage, objective, 2, catch=catch) == 2
+    states = [(t.state, ERROR_ATTR in t.user_attrs) for t in study.trials]
+    assert states == [(TrialState.FAIL, False), (TrialState.COMPLETE, False), (TrialState.COMPLETE, False)]
+    assert count_trials(study) == (2, 0)
+
+
+# -- a resumed study goes on instead of starting over ------------------------------------------------
+def test_a_resumed_study_proposes_new_configurations(data, tmp_path):
+    X, y = data
+
+    def search(n_trials, name):
+        return OptunaSearchCV(
+            TextClassifier(max_epochs=1, random_state=0),
+            {"lr": Float(1e-4, 3e-2, log=True)},
+            n_trials=n_trials,
+            cv=2,
+            storage=f"sqlite:///{tmp_path / 'study.db'}",
+            study_name=name,
+            random_state=0,
+            pruner=None,
+            refit=False,
+        ).fit(X, y)
+
+    search(3, "first")
+    resumed = [p["lr"] for p in search(6, "first").cv_results_["params"]]
+    assert len(set(resumed)) == 6  # the resume did not replay the first session's random stream
+    fresh = [p["lr"] for p in search(3, "second").cv_results_["params"]]
+    assert fresh == resumed[:3]  # a fresh study with the same random_state is the same search
+    # Worker processes: each rank, and each resume, its own stream.
+    workers = OptunaSearchCV(TextClassifier(), random_state=0)
+    firsts = {_first_lr(workers._worker_sampler(rank, n_before)) for rank in (0, 1) for n_before in (0, 3)}
+    assert len(firsts) == 4
+
+
+# -- the guard against resuming another search -------------------------------------------------------
+def _accuracy(estimator, X, y):
+    return float(np.mean(estimator.predict(X) == np.asarray(y)))
+
+
+@pytest.mark.parametrize("kind", ["callable-scoring", "pipeline"])
+def test_resuming_another_search_is_refused_whatever_the_estimator_and_scoring(data, tmp_path, kind):
+    X, y = data
+    if kind == "pipeline":
+        estimator, scoring, key = (
+            make_pipeline(FunctionTransformer(_lower), TextClassifier(**QUICK)),
+            None,
+            "textclassifier__lr",
+        )
+    else:
+        estimator, scoring, key = TextClassifier(**QUICK), _accuracy, "lr"
+    params = {"cv": 2, "storage": f"sqlite:///{tmp_path / 'study.db'}", "study_name": "s", "scoring": scoring}
+    OptunaSearchCV(estimator, {key: [1e-2]}, n_trials=1, refit=False, **params).fit(X[:100], y[:100])
+    with pytest.raises(
+        InvalidParameterError, match=r"already holds trials of another search \(different space, data"
+    ):
+        OptunaSearchCV(estimator, {key: [1e-3]}, n_trials=2, refit=False, **params).fit(X, y)
+    again = OptunaSearchCV(clone(estimator), {key: [1e-2]}, n_trials=2, refit=False, **params)
+    assert again.fit(X[:100], y[:100]).n_trials_ == 2  # the same search resumes
+    assert " at 0x" not in again.study_.user_attrs[FINGERPRINT_ATTR]  # no address: the same in every process
+
+
+# -- scoring -------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("scoring", [["accuracy", "f1_macro"], {"acc": "accuracy"}], ids=["list", "dict"])
+def test_multi_metric_scoring_is_refused_before_any_trial(data, scoring):
+    X, y = data
+    with pytest.raises(InvalidParameterError, match="scoring must be one metric"):
+        OptunaSearchCV(TextClassifier(**QUICK), {"lr": [1e-2]}, n_trials=1, cv=2, scoring=scoring).fit(X, y)
+
+
+def _two_metrics(estimator, X, y):
+    return {"accuracy": _accuracy(estimator, X, y), "other": 0.0}
+
+
+def test_when_every_trial_fails_the_same_way_that_error_is_shown_not_the_space_blamed(data):
+    X, y = data
+    search = OptunaSearchCV(
+        TextClassifier(**QUICK), {"lr": [1e-3, 1e-2]}, n_trials=2, cv=2, scoring=_two_metrics
+    )
+    with pytest.raises(InvalidParameterError) as info:
+        search.fit(X, y)
+    message = str(info.value)
+    assert "all 2 trials failed with the same error: TypeError: scoring returned several metrics" in message
+    assert "widen" not in message
+
+
+# -- scikit-learn's search attributes ------------------------------------------------------------------
+def test_cv_results_and_best_index_as_in_scikit_learn_and_refit_false_has_no_predict(data):
+    X, y = data
+    search = OptunaSearchCV(
+        TextClassifier(**QUICK), {"lr": [1e-3, 1e-2]}, n_trials=2, cv=2, refit=False, pruner=None
+    )
+    assert not any(hasattr(search, name) for name in ("predict", "predict_proba", "score"))
+    search.fit(X, y)
+    results = search.cv_results_
+    expected = {"mean_fit_time", "std_fit_time", "mean_score_time", "std_score_time", "params", "param_lr"}
+    expected |= {
+        "split0_test_score",
+        "split1_test_score",
+        "mean_test_score",
+        "std_test_score",
+        "rank_test_score",
+    }
+    assert expected <= set(results)
+    assert all(
+        np.isfinite(results[key]).all() and (results[key] > 0).all()
+        for key in ("mean_fit_time", "mean_score_time")
+    )
+    assert results["params"][search.best_index_] == search.best_params_
+    assert results["rank_test_score"][search.best_index_] == 1
+    assert not any(hasattr(search, name) for name in ("predict", "predict_proba", "score"))
+    assert all(
+        hasattr(OptunaSearchCV(TextClassifier()), name) for name in ("predict", "predict_proba", "score")
+    )
+
+
+# -- what the study stores -----------------------------------------------------------------------------
+def test_a_study_no_other_process_can_open_stores_the_fingerprint_not_the_data(data, tmp_path):
+    from skbig.search.optuna_search import SPEC_ATTR
+
+    X, y = data
+    params = {"n_trials": 1, "cv": 2, "refit": False, "study_name": "s"}
+    in_memory = OptunaSearchCV(TextClassifier(**QUICK), {"lr": [1e-2]}, **params).fit(X, y)
+    assert FINGERPRINT_ATTR in in_memory.study_.user_attrs
+    assert SPEC_ATTR not in in_memory.study_.user_attrs  # the data was not serialised for nobody
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    on_disk = OptunaSearchCV(TextClassifier(**QUICK), {"lr": [1e-2]}, storage=url, **params).fit(X, y)
+    spec = json.loads(on_disk.study_.user_attrs[SPEC_ATTR])  # skbig search-worker reads it
+    assert spec["data"]["X"] == list(X) and spec["pruner"] == "auto"
