@@ -14,11 +14,13 @@ text
     name (``text`` and ``label`` by default).
 image
     A folder with one sub-folder per class, holding that class's images
-    (``.jpg``, ``.png``, ...), as in ``torchvision.datasets.ImageFolder``.
+    (``.jpg``, ``.png``, ...; in nested folders too), as in
+    ``torchvision.datasets.ImageFolder``; hidden files and folders are skipped.
 speech
     A folder of audio files (WAV, FLAC, OGG) and a tab-separated
-    ``transcripts.tsv`` whose header is ``filename<TAB>text`` and whose rows
-    give each file's path relative to the folder and its transcript (the
+    ``transcripts.tsv`` whose header starts ``filename<TAB>text`` (further
+    columns are ignored) and whose rows give each file's path relative to
+    the folder and its transcript (the
     layout of ``skbig/datasets/data/ljspeech``).  A path to such a ``.tsv``
     file works too; its paths are then relative to the folder holding it.
 """
@@ -26,7 +28,9 @@ speech
 from __future__ import annotations
 
 import csv
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 from skbig.exceptions import InvalidInputError
@@ -62,7 +66,7 @@ def load_labelled(
     """Return ``(X, y)`` for training or evaluation from ``data`` laid out for ``task``."""
     path = _existing(data, "DATA")
     if task == "text":
-        rows = _read_csv(path, [text_column, label_column])
+        rows = _read_csv(path, {text_column: "--text-column", label_column: "--label-column"}, label_column)
         return [r[text_column] for r in rows], [r[label_column] for r in rows]
     if task == "image":
         return _image_folder(path)
@@ -78,7 +82,9 @@ def load_inputs(
 
     Text: one CSV; ids are ``id_column``'s values, or row numbers from 0.
     Image and speech: files and folders (searched recursively for images or
-    audio); ids are the paths as given, or relative to a given folder.
+    audio, skipping hidden files and folders); ids are the paths as given, or
+    relative to a given folder, prefixed with that folder as given when two
+    inputs would otherwise share an id.
     """
     if not inputs:
         raise InvalidInputError("no INPUTS given; pass a CSV (text) or image/audio files or folders")
@@ -86,22 +92,22 @@ def load_inputs(
         if len(inputs) != 1:
             raise InvalidInputError(f"text INPUTS must be one CSV file, got {len(inputs)} paths")
         path = _existing(inputs[0], "INPUTS")
-        columns = [text_column] + ([id_column] if id_column else [])
+        columns = {text_column: "--text-column", **({id_column: "--id-column"} if id_column else {})}
         rows = _read_csv(path, columns)
         row_ids = [r[id_column] for r in rows] if id_column else [str(i) for i in range(len(rows))]
         return row_ids, [r[text_column] for r in rows]
     suffixes = IMAGE_SUFFIXES if task == "image" else AUDIO_SUFFIXES
-    ids: list[str] = []
-    X: list[str] = []
+    found: list[tuple[str, str | None, Path]] = []  # (input as given, path inside it, file)
     for given in inputs:
         path = _existing(given, "INPUTS")
         if path.is_dir():
-            files = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in suffixes)
-            ids.extend(p.relative_to(path).as_posix() for p in files)
-            X.extend(str(p.resolve()) for p in files)
+            found.extend((str(given), p.relative_to(path).as_posix(), p) for p in _files_in(path, suffixes))
         else:
-            ids.append(str(given))
-            X.append(str(path.resolve()))
+            found.append((str(given), None, path))
+    ids = [inside if inside is not None else given for given, inside, _ in found]
+    if len(set(ids)) < len(ids):  # e.g. two class folders both holding 0.png
+        ids = [given if inside is None else f"{given.rstrip('/')}/{inside}" for given, inside, _ in found]
+    X = [str(file.resolve()) for _, _, file in found]
     if not X:
         raise InvalidInputError(
             f"no {task} files ({', '.join(suffixes)}) found in {[str(p) for p in inputs]}"
@@ -117,33 +123,71 @@ def _existing(path: str | Path, what: str) -> Path:
     return path
 
 
-def _read_csv(path: Path, columns: Sequence[str]) -> list[dict[str, str]]:
+@contextmanager
+def _no_field_size_limit() -> Iterator[None]:
+    """Lift the csv module's 128 KiB cell limit: a long article is a valid text."""
+    previous = csv.field_size_limit()
+    csv.field_size_limit(min(sys.maxsize, 2**31 - 1))
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv(
+    path: Path, columns: Mapping[str, str], label_column: str | None = None
+) -> list[dict[str, str]]:
+    """Rows of the CSV ``path`` holding every column of ``columns`` (name -> the flag that chose it).
+
+    A blank ``label_column`` cell is missing, not a class named ``""``.
+    Errors name the file's line (the last line of a multi-line record).
+    """
     if not path.is_file():
         raise InvalidInputError(
             f"{str(path)!r} is not a file; text data must be a CSV file with a header row"
         )
+    rows: list[dict[str, str]] = []
+    lines: list[int] = []
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
+        with path.open(encoding="utf-8-sig", newline="") as fh, _no_field_size_limit():
             reader = csv.DictReader(fh)
             header = list(reader.fieldnames or [])
-            rows = list(reader)
+            for row in reader:
+                rows.append(row)
+                lines.append(reader.line_num)
     except UnicodeDecodeError as exc:
         raise InvalidInputError(f"{str(path)!r} is not UTF-8 text ({exc}); save the CSV as UTF-8") from exc
     except csv.Error as exc:
         raise InvalidInputError(f"{str(path)!r} is not a readable CSV: {exc}") from exc
-    for column in columns:
+    for column, flag in columns.items():
         if column not in header:
             raise InvalidInputError(
                 f"{str(path)!r} has no column {column!r}; its columns are {header}; "
-                "choose others with --text-column/--label-column"
+                f"choose another with {flag}"
             )
-    for line, row in enumerate(rows, start=2):
+    for line, row in zip(lines, rows, strict=True):
         missing = [c for c in columns if row.get(c) is None]
+        if label_column is not None and row.get(label_column) is not None and not row[label_column].strip():
+            missing.append(label_column)
         if missing:
-            raise InvalidInputError(f"{str(path)!r} line {line} lacks a value for column(s) {missing}")
+            raise InvalidInputError(
+                f"{str(path)!r} line {line} lacks a value for column(s) {missing}; fill it in or drop the row"
+            )
     if not rows:
         raise InvalidInputError(f"{str(path)!r} has a header but no rows")
     return rows
+
+
+def _visible(path: Path, root: Path) -> bool:
+    """False for hidden files and anything under a hidden folder (``.DS_Store``, ``.ipynb_checkpoints/``)."""
+    return not any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _files_in(folder: Path, suffixes: Sequence[str]) -> list[Path]:
+    """The files with one of ``suffixes`` anywhere under ``folder``, hidden ones skipped, sorted."""
+    return sorted(
+        p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in suffixes and _visible(p, folder)
+    )
 
 
 def _image_folder(root: Path) -> tuple[list[str], list[str]]:
@@ -153,8 +197,8 @@ def _image_folder(root: Path) -> tuple[list[str], list[str]]:
         )
     X: list[str] = []
     y: list[str] = []
-    for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-        files = sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+        files = _files_in(folder, IMAGE_SUFFIXES)  # nested folders too, as ImageFolder reads them
         X.extend(str(p.resolve()) for p in files)
         y.extend(folder.name for _ in files)
     if not X:
@@ -172,10 +216,15 @@ def _transcribed_audio(path: Path) -> tuple[list[str], list[str]]:
             f"speech DATA {str(path)!r} has no {TRANSCRIPTS_FILE}; write one with the header "
             "'filename<TAB>text' and a row per audio file (path relative to the folder)"
         )
-    with table.open(encoding="utf-8-sig", newline="") as fh:
-        reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
-        header = next(reader, None)
-        rows = list(reader)
+    try:
+        with table.open(encoding="utf-8-sig", newline="") as fh, _no_field_size_limit():
+            reader = csv.reader(fh, delimiter="\t", quoting=csv.QUOTE_NONE)
+            header = next(reader, None)
+            rows = list(reader)
+    except UnicodeDecodeError as exc:
+        raise InvalidInputError(f"{str(table)!r} is not UTF-8 text ({exc}); save it as UTF-8") from exc
+    except csv.Error as exc:
+        raise InvalidInputError(f"{str(table)!r} is not a readable tab-separated table: {exc}") from exc
     if header is None or [h.strip() for h in header[:2]] != ["filename", "text"]:
         raise InvalidInputError(
             f"{str(table)!r} must start with the header line 'filename<TAB>text', got {header!r}"
@@ -185,10 +234,10 @@ def _transcribed_audio(path: Path) -> tuple[list[str], list[str]]:
     for line, row in enumerate(rows, start=2):
         if not row or not "".join(row).strip():
             continue
-        if len(row) != 2:
+        if len(row) != len(header):  # extra columns (e.g. speaker) are allowed, and ignored
             raise InvalidInputError(
-                f"{str(table)!r} line {line}: expected 2 tab-separated fields (filename, text), "
-                f"got {len(row)}"
+                f"{str(table)!r} line {line}: expected {len(header)} tab-separated fields like the "
+                f"header {header!r}, got {len(row)}"
             )
         audio = table.parent / row[0]
         if not audio.is_file():

@@ -9,14 +9,15 @@ predict
 evaluate
     Score a saved model on labelled files; optionally draw a confusion matrix.
 search
-    Optuna hyper-parameter search over the backend's space; save the best model.
+    Optuna hyper-parameter search over the backend's space (less the
+    parameters fixed with ``--param``); save the best model.
 plugins
     Table of installed backends: name, task, status, distribution and version,
     with the reason for every broken one.
 search-worker
     Run trials of a study created by ``OptunaSearchCV.fit`` or
-    ``OptunaSearchCV.create_study`` (estimator, space and data are read from
-    the study), until the study holds ``--n-trials`` trials.
+    ``OptunaSearchCV.create_study`` (estimator, space, data and pruner are
+    read from the study), until the study holds ``--n-trials`` trials.
 demo
     Fit a TextClassifier on the bundled SMS spam sample, report accuracy,
     predict new messages, save and reload the model.
@@ -74,11 +75,25 @@ def _check_output(path: str | None, *, creates_folders: bool) -> None:
 
     if path is None:
         return
+    import tempfile
+
     target = Path(path)
     if target.is_dir():
         raise InvalidInputError(f"output {path!r} is a directory; pass a file path inside it")
     if not creates_folders and not target.parent.is_dir():
         raise InvalidInputError(f"output {path!r}: the folder {str(target.parent)!r} does not exist")
+    folder = target.parent
+    while not folder.exists():  # save() creates the missing folders below the nearest existing one
+        folder = folder.parent
+    if not folder.is_dir():
+        raise InvalidInputError(f"output {path!r}: {str(folder)!r} is a file, not a folder")
+    try:  # a real write: permissions, read-only and pseudo file systems all show here
+        with tempfile.TemporaryFile(prefix=".skbig-probe-", dir=folder):
+            pass
+    except OSError as exc:
+        raise InvalidInputError(
+            f"output {path!r} cannot be written in {str(folder)!r}: {exc.strerror or exc}"
+        ) from exc
 
 
 def _cmd_fit(args: argparse.Namespace) -> int:
@@ -148,8 +163,15 @@ def _cmd_search(args: argparse.Namespace) -> int:
 
     _check_output(args.output, creates_folders=True)
     X, y = load_labelled(args.task, args.data, text_column=args.text_column, label_column=args.label_column)
+    estimator = _make_estimator(args, verbose=0)
+    space, fixed = _space_without_fixed(estimator, args)
+    if fixed:
+        values = estimator.get_params(deep=True)
+        shown = ", ".join(f"{key}={values[key]!r}" for key in fixed)
+        print(f"fixed by --param, not searched: {shown}")
     search = OptunaSearchCV(
-        _make_estimator(args, verbose=0),
+        estimator,
+        space,
         n_trials=args.n_trials,
         timeout=args.timeout,
         cv=args.cv,
@@ -168,6 +190,27 @@ def _cmd_search(args: argparse.Namespace) -> int:
         path = search.best_estimator_.save(args.output)
         print(f"best model refitted on all {len(X)} samples and saved to {path}")
     return 0
+
+
+def _space_without_fixed(estimator: Any, args: argparse.Namespace) -> tuple[dict[str, Any], list[str]]:
+    """The backend's search space less the parameters the user fixed; and those fixed keys.
+
+    In ``OptunaSearchCV`` a searched parameter overrides the estimator's
+    value, so a parameter set with ``--param`` (or ``--max-epochs``,
+    ``--random-state``) is taken out of the space: what the user fixed wins.
+    """
+    from skbig.search.spaces import default_space
+
+    given = [key for key, _ in args.param or ()]
+    given += [name for name in ("max_epochs", "random_state") if getattr(args, name) is not None]
+    space = default_space(estimator)
+    fixed = sorted(key for key in space if any(key == g or key.startswith(f"{g}__") for g in given))
+    if fixed and len(fixed) == len(space):
+        raise InvalidParameterError(
+            f"--param fixes every parameter of the backend's search space ({', '.join(fixed)}); nothing "
+            "is left to search: drop one of those --param, or train with 'skbig fit'"
+        )
+    return {key: spec for key, spec in space.items() if key not in fixed}, fixed
 
 
 def _report_trial(study: Any, trial: Any) -> None:
@@ -200,7 +243,7 @@ def _cmd_search_worker(args: argparse.Namespace) -> int:
     import optuna
 
     from skbig.search._worker import count_trials, make_storage, run_worker
-    from skbig.search.optuna_search import objective_from_spec
+    from skbig.search.optuna_search import objective_from_spec, pruner_from_spec
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = make_storage(
@@ -211,6 +254,9 @@ def _cmd_search_worker(args: argparse.Namespace) -> int:
     except KeyError as exc:
         raise InvalidInputError(f"no study named {args.study!r} in {args.storage}") from exc
     objective, _ = objective_from_spec(study)
+    study.pruner, note = pruner_from_spec(study)  # load_study alone would give Optuna's MedianPruner
+    if note:
+        print(f"skbig search-worker: note: {note}", file=sys.stderr)
     deadline = time.monotonic() + args.timeout if args.timeout else None
     ran = run_worker(study, storage, objective, args.n_trials, deadline=deadline)
     counted, running = count_trials(study)
@@ -445,7 +491,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = _sub(
         sub,
         "search",
-        "search hyper-parameters with Optuna over the backend's space; optionally save the best model",
+        "search hyper-parameters with Optuna over the backend's space (a parameter fixed with --param is "
+        "not searched); optionally save the best model",
         "skbig search --task text sms.csv --storage sqlite:///sms.db --study sms --n-trials 20 -o best.skbig",
     )
     _add_data_arguments(p, with_task=True)
@@ -487,7 +534,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--heartbeat-interval", type=_at_least(1), default=10, help="seconds between heartbeats (default 10)"
     )
     p.add_argument(
-        "--grace-period", type=int, default=30, help="seconds without heartbeat before a trial counts as lost"
+        "--grace-period",
+        type=_at_least(1),
+        default=30,
+        help="seconds without heartbeat before a trial counts as lost (default 30)",
     )
     p.set_defaults(func=_cmd_search_worker)
 

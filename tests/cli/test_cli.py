@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from optuna.pruners import BasePruner
 from sklearn.model_selection import train_test_split
 
 import skbig
@@ -251,6 +252,55 @@ def test_search_worker_fills_a_sqlite_study(tmp_path, capsys):
     assert capsys.readouterr().err.strip() == f"skbig search-worker: error: no study named 'nope' in {url}"
 
 
+def test_search_param_fixes_a_parameter_instead_of_searching_it(work, tmp_path, capsys):
+    import optuna
+
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    argv = ["search", "--task", "text", str(work / "sms.csv"), *COLUMNS, "--storage", storage, "--study", "s"]
+    assert main([*argv, "--cv", "2", "--n-trials", "2", "--param", "lr=0.004", *FAST_TEXT]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0] == "fixed by --param, not searched: lr=0.004"
+    assert "  lr = " not in out  # not among the best parameters found
+    study = optuna.load_study(study_name="s", storage=storage)
+    assert [sorted(t.params) for t in study.trials] == [
+        ["backend_params__dropout", "backend_params__embed_dim", "backend_params__word_ngrams"]
+    ] * 2
+
+
+class _NeverPrune(BasePruner):
+    """A pruner of the user's own: the spec can name it but search-worker cannot rebuild it."""
+
+    def prune(self, study, trial):
+        return False
+
+
+@pytest.mark.parametrize("kind", ["optuna-pruner", "own-pruner"])
+def test_search_worker_uses_the_pruner_the_search_asked_for(tmp_path, capsys, kind):
+    import optuna
+
+    from skbig.search import OptunaSearchCV
+
+    texts, labels = load_sms_spam_sample()
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    pruner = optuna.pruners.ThresholdPruner(lower=2.0) if kind == "optuna-pruner" else _NeverPrune()
+    OptunaSearchCV(
+        skbig.TextClassifier(max_epochs=2, early_stopping=False, random_state=0),
+        {"lr": [1e-3, 1e-2]},
+        cv=2,
+        storage=url,
+        study_name="shared",
+        pruner=pruner,  # every score is < 2: ThresholdPruner prunes each trial at its first epoch
+    ).create_study(texts[:80], labels[:80])
+    assert main(["search-worker", "--storage", url, "--study", "shared", "--n-trials", "2"]) == 0
+    states = {t.state.name for t in optuna.load_study(study_name="shared", storage=url).trials}
+    err = capsys.readouterr().err
+    if kind == "optuna-pruner":
+        assert states == {"PRUNED"} and "note" not in err
+    else:  # said, and skbig's "auto" pruner used: it waits for 2 complete trials, so none is pruned here
+        assert "_NeverPrune" in err and "this worker uses pruner='auto'" in err
+        assert states == {"COMPLETE"}
+
+
 def test_plugins_lists_the_builtin_backends(capsys):
     assert main(["plugins", "--task", "text-classification"]) == 0
     out = capsys.readouterr().out
@@ -316,6 +366,30 @@ BAD = {
     "storage-not-a-url": (
         ["search", "--task", "text", "{w}/sms.csv", *COLUMNS, "--storage", "notaurl", "-q"],
         "storage='notaurl' is not a database URL",
+    ),
+    "storage-folder-missing": (
+        ["search", "--task", "text", "{w}/sms.csv", *COLUMNS, "--storage", "sqlite:///{w}/no/s.db", "-q"],
+        "skbig search: error: cannot open storage='sqlite:///{w}/no/s.db': the folder '{w}/no' does not",
+    ),
+    "storage-is-a-folder": (
+        ["search", "--task", "text", "{w}/sms.csv", *COLUMNS, "--storage", "sqlite:///{w}/train", "-q"],
+        "skbig search: error: cannot open storage='sqlite:///{w}/train': unable to open database file",
+    ),
+    "zero-grace-period": (
+        ["search-worker", "--storage", "sqlite:///x.db", "--study", "s", "--n-trials", "1",
+         "--grace-period", "0"],
+        "argument --grace-period: must be >= 1",
+    ),
+    "negative-grace-period": (
+        ["search-worker", "--storage", "sqlite:///x.db", "--study", "s", "--n-trials", "1",
+         "--grace-period", "-3"],
+        "argument --grace-period: must be >= 1",
+    ),
+    "search-fixed-param-invalid": (
+        ["search", "--task", "text", "{w}/sms.csv", *COLUMNS, "--n-trials", "2", "--cv", "2",
+         "--param", "lr=-1", *FAST_TEXT],
+        "skbig search: error: no trial completed: all 2 trials failed with the same error: "
+        "InvalidParameterError: lr must be > 0, got lr=-1",
     ),
     "zero-heartbeat": (
         ["search-worker", "--storage", "sqlite:///x.db", "--study", "s", "--n-trials", "1",
