@@ -145,9 +145,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         return 0
     from sklearn.metrics import accuracy_score, classification_report, f1_score
 
-    # The model's classes first, then any label of DATA the model never saw (always predicted wrong).
-    labels = [str(c) for c in model.classes_]
-    labels += sorted(set(y) - set(labels))
+    from skbig.plot import labels_with_unseen
+
+    labels = labels_with_unseen([str(c) for c in model.classes_], y)
     print(f"accuracy  {accuracy_score(y, predicted):.4f}")
     print(f"f1_macro  {f1_score(y, predicted, average='macro', labels=labels, zero_division=0):.4f}")
     print()

@@ -31,7 +31,7 @@ def learning_curves(estimator: Any, ax: Any = None) -> Any:
     estimator : fitted skbig estimator
         Anything with ``history_`` (a list of per-epoch dicts with ``epoch``
         and ``train_loss``, optionally ``valid_loss`` and ``valid_score``)
-        and ``best_epoch_``.
+        and ``best_epoch_``; or a Pipeline ending in one.
     ax : matplotlib Axes, optional
         Where to draw; a new figure when None.
 
@@ -45,6 +45,8 @@ def learning_curves(estimator: Any, ax: Any = None) -> Any:
     ------
     NotFittedError
         If the estimator has no ``history_``.
+    InvalidParameterError
+        If it was fitted without training epochs (``max_epochs=0``).
     ImportError
         If matplotlib is not installed.
 
@@ -59,11 +61,18 @@ def learning_curves(estimator: Any, ax: Any = None) -> Any:
     >>> [line.get_label() for line in ax.get_lines()][:2]
     ['train loss', 'valid loss']
     """
+    if hasattr(estimator, "steps"):  # a Pipeline: its model is the last step
+        estimator = estimator.steps[-1][1]
     history = getattr(estimator, "history_", None)
-    if not history:
+    if history is None:
         raise NotFittedError(
             f"learning_curves needs a fitted estimator with a history_; {type(estimator).__name__} has none. "
             "Call fit first."
+        )
+    if not history:
+        raise InvalidParameterError(
+            f"this {type(estimator).__name__} was fitted without training epochs (max_epochs=0, or a "
+            "fit resumed after its last epoch): there are no learning curves to draw"
         )
     plt = _pyplot()
     if ax is None:
@@ -126,7 +135,18 @@ def confusion_matrix(estimator: Any, X: Any, y: Any, ax: Any = None, normalize: 
         If matplotlib is not installed.
     """
     _check_is_classifier(estimator)
-    return plot_confusion(y, estimator.predict(X), labels=estimator.classes_, ax=ax, normalize=normalize)
+    labels = labels_with_unseen(estimator.classes_, y)
+    return plot_confusion(y, estimator.predict(X), labels=labels, ax=ax, normalize=normalize)
+
+
+def labels_with_unseen(classes: Sequence[Any], y: Any) -> list[Any]:
+    """The model's ``classes`` first, then the labels of ``y`` it never saw (always predicted wrong).
+
+    Leaving those out would drop their samples from the matrix and its rates.
+    """
+    known = list(classes)
+    seen = set(known)
+    return known + sorted({label for label in list(y) if label not in seen}, key=str)
 
 
 def plot_confusion(

@@ -116,3 +116,40 @@ def test_tensorboard_logger_without_tensorboard_names_the_extra(tmp_path, monkey
     monkeypatch.setattr(builtins, "__import__", no_tensorboard)
     with pytest.raises(ImportError, match=r"pip install 'skbig\[tensorboard\]'"):
         fit([TensorBoardLogger(tmp_path / "tb")])
+
+
+def test_a_resumed_fit_rewrites_the_log_from_its_checkpoint_history(tmp_path):
+    # The file left there may be another fit's, or gone: the log must still match history_.
+    path, checkpoints = tmp_path / "history.csv", str(tmp_path / "ckpt")
+
+    class Stop(Exception):
+        pass
+
+    class CrashAtEpoch3(Callback):
+        def on_epoch_end(self, trainer, record):
+            if record["epoch"] == 3:
+                raise Stop
+
+    with pytest.raises(Stop):
+        fit([CrashAtEpoch3()], max_epochs=4, checkpoint_dir=checkpoints)  # no logger: no file yet
+    path.write_text("epoch,train_loss\n1,99.0\n", encoding="utf-8")  # another fit's row
+    clf = fit([CSVLogger(path)], max_epochs=4, checkpoint_dir=checkpoints)
+    rows = read_rows(path)
+    assert [int(r["epoch"]) for r in rows] == [r["epoch"] for r in clf.history_] == [1, 2, 3, 4]
+    for row, record in zip(rows, clf.history_):
+        assert float(row["train_loss"]) == pytest.approx(record["train_loss"])
+
+
+def test_a_field_that_appears_later_widens_the_header(tmp_path):
+    path = tmp_path / "history.csv"
+
+    class LateField(Callback):
+        def on_epoch_end(self, trainer, record):
+            if record["epoch"] >= 2:
+                record["micro_batch_size"] = 4  # as the out-of-memory back-off adds it
+
+    clf = fit([LateField(), CSVLogger(path)])
+    rows = read_rows(path)
+    assert "micro_batch_size" in rows[0]
+    assert [r["micro_batch_size"] for r in rows] == ["", "4", "4"]
+    assert [int(r["epoch"]) for r in rows] == [r["epoch"] for r in clf.history_]

@@ -121,3 +121,24 @@ def test_importing_plot_and_callbacks_imports_neither_matplotlib_nor_tensorboard
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=120
     )
     assert json.loads(out.stdout) == []
+
+
+def test_confusion_matrix_counts_samples_of_labels_the_model_never_saw(clf):
+    y = ["spam", "ham", "phishing", "phishing"]
+    ax = confusion_matrix(clf, TEXTS[:4], y)
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["ham", "spam", "phishing"]
+    counts = [int(t.get_text()) for t in ax.texts]
+    assert sum(counts) == len(y)  # none dropped
+
+
+def test_learning_curves_of_a_pipeline_and_of_a_fit_without_epochs(clf):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipe = make_pipeline(FunctionTransformer(), TextClassifier(max_epochs=2, random_state=0)).fit(
+        TEXTS, LABELS
+    )
+    assert len(learning_curves(pipe).get_lines()) >= 2
+    probe = TextClassifier(backend="fasttext", max_epochs=0, random_state=0).fit(TEXTS, LABELS)
+    with pytest.raises(InvalidParameterError, match="without training epochs"):
+        learning_curves(probe)

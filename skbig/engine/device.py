@@ -35,6 +35,11 @@ def resolve_device(device: str | torch.device) -> torch.device:
         raise InvalidParameterError(
             f"device={device!r} was requested but CUDA is not available; use device='auto'"
         )
+    mps = getattr(torch.backends, "mps", None)
+    if resolved.type == "mps" and (mps is None or not mps.is_available()):
+        raise InvalidParameterError(
+            f"device={device!r} was requested but Apple MPS is not available here; use device='auto'"
+        )
     return resolved
 
 

@@ -28,11 +28,14 @@ _FIELD_ORDER = ("epoch", "train_loss", "valid_loss", "valid_score", "lr", "secon
 class CSVLogger(Callback):
     """Write one CSV row per epoch with the epoch's history record.
 
-    A fresh ``fit`` starts the file over (header first).  A fit that resumes
-    from ``checkpoint_dir`` appends instead, after dropping any rows of
-    epochs it will train again, so the file always matches ``history_``.
-    Every row is flushed and the file closed before training continues:
-    nothing logged is lost if the process dies.
+    The file always matches ``history_``: a fresh ``fit`` starts it over
+    (header first), and a fit that resumes from ``checkpoint_dir`` rewrites it
+    from the history its checkpoint restored, then appends.  A field that
+    first appears in a later epoch (``micro_batch_size`` after an
+    out-of-memory back-off) widens the header.  Every row is flushed and the
+    file closed before training continues: nothing logged is lost if the
+    process dies.  Each fit rewrites the file, so give each fit its own path
+    (the folds of ``cross_val_score`` sharing one keep only the last fold's).
 
     Parameters
     ----------
@@ -56,33 +59,26 @@ class CSVLogger(Callback):
         self._fields: list[str] | None = None
 
     def on_fit_begin(self, trainer: Trainer) -> None:
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._fields = None
-        if trainer.epoch > 0 and path.is_file():
-            self._keep_epochs_up_to(path, trainer.epoch)
-        else:
-            path.write_text("", encoding="utf-8")
+        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._rewrite(trainer.history)  # empty for a fresh fit; a resumed fit's restored epochs
 
     def on_epoch_end(self, trainer: Trainer, record: Mapping[str, Any]) -> bool | None:
-        path = Path(self.path)
-        if self._fields is None:
-            self._fields = _read_header(path) or _ordered_fields(record)
-            if path.stat().st_size == 0:
-                _write_rows(path, self._fields, [], header=True)
-        _write_rows(path, self._fields, [record], header=False)
+        if self._fields is None or not set(record) <= set(self._fields):
+            self._rewrite(trainer.history)  # the history already holds ``record``
+        else:
+            _write_rows(Path(self.path), self._fields, [record], header=False)
         return None
 
-    def _keep_epochs_up_to(self, path: Path, last_epoch: int) -> None:
-        """Resuming: drop rows of epochs after the checkpoint, which will be trained again."""
-        fields = _read_header(path)
-        if not fields:
-            path.write_text("", encoding="utf-8")
-            return
-        with path.open(encoding="utf-8", newline="") as fh:
-            rows = [r for r in csv.DictReader(fh) if _epoch_of(r) <= last_epoch]
-        _write_rows(path, fields, rows, header=True, mode="w")
-        self._fields = fields
+    def _rewrite(self, history: Sequence[Mapping[str, Any]]) -> None:
+        """Replace the file (atomically) with a header and one row per record of ``history``."""
+        path = Path(self.path)
+        self._fields = _ordered_fields({k: None for record in history for k in record}) if history else None
+        tmp = path.with_name(f".{path.name}.tmp")
+        if self._fields is None:
+            tmp.write_text("", encoding="utf-8")
+        else:
+            _write_rows(tmp, self._fields, list(history), header=True, mode="w")
+        os.replace(tmp, path)
 
     def __repr__(self) -> str:
         return f"CSVLogger({str(self.path)!r})"
@@ -157,20 +153,6 @@ class TensorBoardLogger(Callback):
 def _ordered_fields(record: Mapping[str, Any]) -> list[str]:
     known = [k for k in _FIELD_ORDER if k in record]
     return known + sorted(k for k in record if k not in _FIELD_ORDER)
-
-
-def _read_header(path: Path) -> list[str] | None:
-    if not path.is_file() or path.stat().st_size == 0:
-        return None
-    with path.open(encoding="utf-8", newline="") as fh:
-        return next(csv.reader(fh), None)
-
-
-def _epoch_of(row: Mapping[str, str]) -> int:
-    try:
-        return int(row.get("epoch") or 0)
-    except ValueError:
-        return 0
 
 
 def _write_rows(

@@ -127,6 +127,8 @@ class Trainer:
         #: The weights epoch 1 starts from, kept for ``finetune_mix`` < 1.
         self._start_weights: dict[str, torch.Tensor] | None = None
         self._bad_epochs = 0
+        #: The epoch whose weights the module holds when the fit ends (0: untrained or pretrained).
+        self.kept_epoch: int | None = None
         self.micro_batch_size = config.batch_size
         self.accumulation = 1
 
@@ -163,11 +165,11 @@ class Trainer:
                 self._init_head_by_linear_probe(module, train_data)
             if cfg.finetune_mix < 1:
                 self._start_weights = _cpu_copy(module.state_dict())
-        for cb in self.callbacks:
-            cb.on_fit_begin(self)
-        if self.epoch == 0 and self.best["epoch"] is None:
-            self._score_pretrained(module, valid_data)
         try:
+            for cb in self.callbacks:
+                cb.on_fit_begin(self)
+            if self.epoch == 0 and self.best["epoch"] is None:
+                self._score_pretrained(module, valid_data)
             while self.epoch < cfg.max_epochs and not self.stop_training:
                 if cfg.unfreeze_at is not None and self.epoch >= cfg.unfreeze_at:
                     # ">=": a fit resumed from a checkpoint past unfreeze_at unfreezes too.
@@ -187,16 +189,15 @@ class Trainer:
                         cfg.checkpoint_dir,
                         self._snapshot(module, optimizer, scheduler, generator),
                     )
-        except NumericalError:
-            self._restore_best(module)
-            raise
         finally:
+            # Whatever ended the fit (the last epoch, early stopping, Ctrl-C, a failing
+            # callback, a numerical fault), the weights kept are those kept_epoch names.
+            self.kept_epoch = self._restore_best(module)
             # Gradients would otherwise stay attached to the fitted module (and on the GPU).
             optimizer.zero_grad(set_to_none=True)
             _release_device_memory(device)
             for cb in self.callbacks:
                 cb.on_fit_end(self)
-        self._restore_best(module)
         self._mix_with_start(module)
         return self.history
 
@@ -256,7 +257,7 @@ class Trainer:
         record: dict[str, Any] = {
             "epoch": self.epoch + 1,
             "train_loss": float(total) / max(count, 1),
-            "lr": float(optimizer.param_groups[-1]["lr"]),
+            "lr": _head_lr(optimizer),
         }
         if self.accumulation > 1:  # the out-of-memory back-off kicked in
             record["micro_batch_size"] = self.micro_batch_size
@@ -359,9 +360,16 @@ class Trainer:
             return False
         return cfg.patience is not None and self._bad_epochs >= cfg.patience
 
-    def _restore_best(self, module: nn.Module) -> None:
+    def _restore_best(self, module: nn.Module) -> int:
+        """Load the best epoch's weights when early stopping is on; return the epoch now in ``module``.
+
+        Without early stopping the last weights stay: the last completed epoch's
+        (after an interruption, part way into the next one).
+        """
         if self.config.patience is not None and self._best_weights is not None:
             module.load_state_dict(self._best_weights)
+            return int(self.best["epoch"])
+        return self.epoch
 
     def _mix_with_start(self, module: nn.Module) -> None:
         """WiSE-FT: move the trained weights ``1 - finetune_mix`` of the way back to the start."""
@@ -410,9 +418,10 @@ class Trainer:
         """Multiplier of the base lr at optimisation step ``step`` (per-step schedule)."""
         cfg = self.config
         total = max(self.steps_per_epoch * cfg.max_epochs, 1)
-        warmup_steps = int(cfg.warmup * total)
+        warmup_steps = int(cfg.warmup * total)  # whole steps: under one step is no warm-up
         if cfg.lr_schedule == "onecycle":
-            warmup_steps = warmup_steps or int(ONECYCLE_WARMUP * total)
+            # One-cycle's own 30% only when no warm-up was asked for, not when it rounded to 0.
+            warmup_steps = warmup_steps if cfg.warmup > 0 else int(ONECYCLE_WARMUP * total)
             if step < warmup_steps:
                 return 0.04 + 0.96 * step / warmup_steps
             progress = (step - warmup_steps) / max(total - warmup_steps, 1)
@@ -513,3 +522,9 @@ def _on_device(data: TrainData, device: torch.device) -> TrainData:
     if isinstance(data, TensorData) and device.type != "cpu":
         return TensorData({k: v.to(device) for k, v in data.tensors.items()}, trim=data.trim)
     return data
+
+
+def _head_lr(optimizer: torch.optim.Optimizer) -> float:
+    """The learning rate of the parameters outside the backbone: the ``lr`` the user set."""
+    groups = [g for g in optimizer.param_groups if not g.get("is_backbone")] or optimizer.param_groups
+    return float(groups[0]["lr"])

@@ -87,8 +87,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     lr_schedule : {"constant", "cosine", "onecycle"} or None
         Per-step schedule; ``None``: the backend's recommendation, else "constant".
     warmup : float or None
-        Fraction of all steps with a linear warm-up; ``None``: the backend's
-        recommendation, else 0 (onecycle then warms up for 0.3).
+        Fraction of all steps with a linear warm-up, rounded down to whole
+        steps; ``None``: the backend's recommendation, else 0 (onecycle
+        then warms up for 0.3).
     grad_clip : float or None
         Clip the global gradient norm to this value.
     validation_fraction : float or None
@@ -296,9 +297,13 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
     def fit(self, X: Any, y: Any = None) -> SkbigEstimator:
         """Train on ``X`` and ``y``; see the class docstring for what is learned.
 
-        A fit that fails before training starts (bad input, bad parameters)
-        leaves the estimator as it was: fitted as before, or unfitted.  Once
-        training has started, a failure keeps the weights trained so far.
+        A fit that fails before its first epoch completes (bad input, bad
+        parameters, a callback failing at the start, Ctrl-C in epoch 1)
+        leaves the estimator as it was: fitted as before, or unfitted (a
+        ``warm_start`` fit's module is trained in place, so it keeps what
+        epoch 1 did to it).  After an epoch, a failure keeps the weights
+        ``best_epoch_`` names: the best epoch's with early stopping, else the
+        last ones trained.
 
         Returns
         -------
@@ -314,7 +319,7 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             raise
 
     def _fit(self, X: Any, y: Any, started: list[bool]) -> SkbigEstimator:
-        """``fit``'s work; appends to ``started`` when training begins."""
+        """``fit``'s work; appends to ``started`` once a model worth keeping exists (an epoch ran)."""
         self._check_params()
         X = self._check_X(X, fitting=True)
         continuing = self.warm_start and hasattr(self, "module_")
@@ -358,11 +363,17 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
             _warn_if_never_unfrozen(config)
             self._backend = backend
             trainer = Trainer(config, backend, self._evaluate)
-            started.append(True)
+            completed = False
             try:
                 trainer.fit(module, train_data, valid_data)
+                completed = True
             finally:
-                self._store_fit(backend, module, spec, trainer, device, config)
+                # A fit that failed before completing an epoch (a logger's bad path, a device
+                # this machine lacks, Ctrl-C in epoch 1) trained nothing worth keeping: fit()
+                # then restores the model as it was.  After an epoch, the weights are kept.
+                if completed or trainer.history:
+                    started.append(True)
+                    self._store_fit(backend, module, spec, trainer, device, config)
         return self
 
     def _store_fit(self, backend, module, spec, trainer, device, config) -> None:  # type: ignore[no-untyped-def]
@@ -373,8 +384,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         self.spec_ = spec
         self.history_ = list(trainer.history)
         # 0 when early stopping kept the untrained (pretrained) weights; see Trainer._score_pretrained.
-        best = trainer.best["epoch"]
-        self.best_epoch_ = best if best is not None else len(trainer.history)
+        kept = trainer.kept_epoch
+        self.best_epoch_ = kept if kept is not None else len(trainer.history)
         self.device_ = str(device)
         self.precision_ = config.precision
         self.batch_size_ = trainer.micro_batch_size  # smaller than batch_size after an out-of-memory back-off
@@ -547,6 +558,11 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         if not isinstance(self.pretrained, (bool, str, os.PathLike)):
             raise InvalidParameterError(
                 f"pretrained must be True, False or a path, got pretrained={self.pretrained!r}"
+            )
+        if isinstance(self.callbacks, Callback) or not isinstance(self.callbacks, (list, tuple, type(None))):
+            raise InvalidParameterError(
+                f"callbacks must be a list of skbig Callback instances, got {type(self.callbacks).__name__}; "
+                "wrap a single one in a list: callbacks=[cb]"
             )
         for callback in self.callbacks or ():
             if not isinstance(callback, Callback):

@@ -357,3 +357,107 @@ def test_finetune_mix_outside_zero_one_is_named(small_sms, mix):
     X, y = small_sms
     with pytest.raises(InvalidParameterError, match="finetune_mix"):
         TextClassifier(finetune_mix=mix, max_epochs=1).fit(X, y)
+
+
+# -- how a fit ends ------------------------------------------------------------------------------
+class FailAtStart(Callback):
+    """A callback that fails before any epoch, as a logger with an unusable path does."""
+
+    def __init__(self):
+        self.ended = False
+
+    def on_fit_begin(self, trainer):
+        raise OSError("cannot create the log folder")
+
+    def on_fit_end(self, trainer):
+        self.ended = True
+
+
+def test_a_fit_failing_before_its_first_epoch_keeps_the_fitted_model(small_sms):
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=2, random_state=0).fit(X, y)
+    before, history = clf.predict_proba(X[:5]), list(clf.history_)
+    failing = FailAtStart()
+    with pytest.raises(OSError, match="log folder"):
+        clf.set_params(callbacks=[failing]).fit(X, y)
+    assert failing.ended  # on_fit_end still ran: a logger closes what it opened
+    assert clf.history_ == history
+    np.testing.assert_array_equal(clf.predict_proba(X[:5]), before)
+    unfitted = TextClassifier(max_epochs=2, callbacks=[FailAtStart()])
+    with pytest.raises(OSError):
+        unfitted.fit(X, y)
+    assert not hasattr(unfitted, "module_")
+
+
+class InterruptAt(Callback):
+    def __init__(self, epoch):
+        self.epoch = epoch
+
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            raise KeyboardInterrupt
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_an_interrupted_fit_keeps_the_weights_best_epoch_names(small_sms, early_stopping):
+    X, y = small_sms
+    snaps = Snapshots()
+    clf = TextClassifier(
+        max_epochs=8,
+        lr=0.05,
+        validation_fraction=0.3,
+        early_stopping=20 if early_stopping else False,
+        callbacks=[snaps, InterruptAt(4)],
+        random_state=0,
+    )
+    with pytest.raises(KeyboardInterrupt):
+        clf.fit(X, y)
+    assert len(clf.history_) == 4
+    if early_stopping:
+        best = max(clf.history_, key=lambda r: (r["valid_score"], -r["valid_loss"]))["epoch"]
+        assert clf.best_epoch_ == best
+    else:
+        assert clf.best_epoch_ == 4
+    assert _equal(_copy(clf.module_), snaps.weights[clf.best_epoch_])
+
+
+def test_without_early_stopping_best_epoch_is_the_last(small_sms):
+    # The last weights are kept, so best_epoch_ must say so even when an earlier epoch scored higher.
+    X, y = small_sms
+    clf = TextClassifier(max_epochs=6, lr=0.5, early_stopping=False, validation_fraction=0.3, random_state=0)
+    clf.fit(X, y)
+    assert clf.best_epoch_ == 6
+
+
+def test_a_warmup_that_rounds_to_no_step_is_not_replaced_by_one_cycles_own():
+    # 0.05 of 12 steps is no whole step: no warm-up, not one-cycle's 30% (which warmup=0 means).
+    asked = _trainer(lr_schedule="onecycle", warmup=0.05)
+    default = _trainer(lr_schedule="onecycle", warmup=0.0)
+    for trainer in (asked, default):
+        trainer.steps_per_epoch, trainer.config.max_epochs = 3, 4
+    assert asked._lr_factor(0) == pytest.approx(1.0)
+    assert default._lr_factor(0) == pytest.approx(0.04)  # warming up over 3 of the 12 steps
+
+
+def test_the_recorded_lr_is_the_heads_not_the_backbones():
+    from skbig import ImageClassifier
+
+    images = np.random.default_rng(0).random((12, 16, 16, 3), dtype=np.float32)
+    clf = ImageClassifier(backend="resnet", max_epochs=1, lr=0.01, backbone_lr_mult=0.1, random_state=0)
+    clf.fit(images, [0, 1] * 6)
+    assert clf.history_[0]["lr"] == pytest.approx(0.01)
+
+
+def test_a_single_callback_not_in_a_list_is_named(small_sms):
+    X, y = small_sms
+    with pytest.raises(InvalidParameterError, match=r"wrap a single one in a list: callbacks=\[cb\]"):
+        TextClassifier(max_epochs=1, callbacks=Snapshots()).fit(X, y)
+
+
+def test_an_unavailable_mps_device_is_named(small_sms):
+    mps = getattr(torch.backends, "mps", None)
+    if mps is not None and mps.is_available():
+        pytest.skip("this machine has MPS")
+    X, y = small_sms
+    with pytest.raises(InvalidParameterError, match="Apple MPS is not available"):
+        TextClassifier(max_epochs=1, device="mps").fit(X, y)
