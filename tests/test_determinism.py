@@ -80,3 +80,45 @@ def test_fit_does_not_disturb_the_global_torch_rng():
     torch.manual_seed(123)
     TextClassifier(max_epochs=1, random_state=0).fit(["a b", "c d", "a c", "b d"], [0, 1, 0, 1])
     assert torch.equal(torch.rand(3), expected)
+
+
+def test_loading_a_model_does_not_disturb_the_global_torch_rng(tmp_path):
+    import torch
+
+    import skbig
+    from skbig import TextClassifier
+
+    path = (
+        TextClassifier(max_epochs=1, random_state=0)
+        .fit(["a b", "c d"] * 4, [0, 1] * 4)
+        .save(tmp_path / "m.skbig")
+    )
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    skbig.load(path)  # builds the architecture (random init) before loading the weights
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_fits_in_threads_are_as_reproducible_as_sequential_ones():
+    # torch's RNG is one per process: fits in threads (joblib's "threading" backend) must not
+    # re-seed each other's weight initialisation and dropout.
+    from concurrent.futures import ThreadPoolExecutor
+
+    import numpy as np
+
+    from skbig import TextClassifier
+    from skbig.datasets import load_sms_spam_sample
+
+    texts, labels = load_sms_spam_sample()
+    X, y = texts[:200], labels[:200]
+
+    def fit_proba(_):
+        clf = TextClassifier(max_epochs=2, random_state=0, backend_params={"dropout": 0.3})
+        return clf.fit(X, y).predict_proba(X[:50])
+
+    sequential = fit_proba(None)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        threaded = list(pool.map(fit_proba, range(4)))
+    for proba in threaded:
+        np.testing.assert_array_equal(proba, sequential)

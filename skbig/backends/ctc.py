@@ -58,7 +58,9 @@ from __future__ import annotations
 import itertools
 import math
 import re
+import threading
 import unicodedata
+import weakref
 from collections.abc import Mapping, Sequence
 from functools import lru_cache, partial
 from typing import Any
@@ -527,6 +529,21 @@ class ConformerEncoder(nn.Module):
         return x
 
 
+#: Set while this thread runs a module with its averaged weights swapped in.
+_AVERAGING = threading.local()
+_AVERAGE_LOCKS: weakref.WeakKeyDictionary[nn.Module, threading.Lock] = weakref.WeakKeyDictionary()
+_AVERAGE_LOCKS_GUARD = threading.Lock()
+
+
+def _average_lock(module: nn.Module) -> threading.Lock:
+    """The lock of ``module``'s eval-mode weight swap (one per module; not pickled with it)."""
+    with _AVERAGE_LOCKS_GUARD:
+        lock = _AVERAGE_LOCKS.get(module)
+        if lock is None:
+            lock = _AVERAGE_LOCKS[module] = threading.Lock()
+        return lock
+
+
 class CTCModule(nn.Module):
     """Features ``(B, T, n_mels)`` -> CTC log-probabilities ``(B, T', n_outputs)`` and ``T'`` per item."""
 
@@ -562,22 +579,27 @@ class CTCModule(nn.Module):
             for name, param in self.named_parameters():
                 self.average.register_buffer(name.replace(".", "__"), param.detach().clone())
             self.average.register_buffer("steps", torch.zeros((), dtype=torch.long))
-        self._in_average = False
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Training mode updates the average and uses the raw weights; eval mode uses the average."""
-        if self.average_decay > 0 and not self._in_average:
+        """Training mode updates the average and uses the raw weights; eval mode uses the average.
+
+        ``functional_call`` swaps the averaged weights into this very module for the
+        call, so eval-mode calls from several threads (one model serving a thread
+        pool) take turns; the nested call it makes in this thread runs ``_forward``.
+        """
+        if self.average_decay > 0 and not getattr(_AVERAGING, "active", False):
             if self.training:
                 self._update_average()
             elif int(self.average.get_buffer("steps")) > 0:
-                averaged = {
-                    n: getattr(self.average, n.replace(".", "__")) for n, _ in self.named_parameters()
-                }
-                self._in_average = True
-                try:
-                    return torch.func.functional_call(self, averaged, (x, lengths), strict=False)  # type: ignore[no-any-return]
-                finally:
-                    self._in_average = False
+                with _average_lock(self):
+                    averaged = {
+                        n: getattr(self.average, n.replace(".", "__")) for n, _ in self.named_parameters()
+                    }
+                    _AVERAGING.active = True
+                    try:
+                        return torch.func.functional_call(self, averaged, (x, lengths), strict=False)  # type: ignore[no-any-return]
+                    finally:
+                        _AVERAGING.active = False
         return self._forward(x, lengths)
 
     @torch.no_grad()

@@ -19,6 +19,7 @@ import json
 import math
 import numbers
 import os
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -340,7 +341,9 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         device = resolve_device(self.device)
         settings = {name: self._setting(name, backend) for name in TRAINING_FALLBACKS}
         train_idx, valid_idx = self._split(targets, len(X), seed, float(settings["validation_fraction"]))
-        with torch.random.fork_rng(devices=_fork_devices(device)):
+        # torch's RNG is one per process: fits in threads of one process (joblib's "threading"
+        # backend) take turns, or they would re-seed each other and random_state would not hold.
+        with _TORCH_RNG_LOCK, torch.random.fork_rng(devices=_fork_devices(device)):
             torch.manual_seed(seed)
             if continuing:
                 module = self.module_
@@ -454,9 +457,12 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         module = self.module_.to(device).eval()
         data = self._backend.make_data(X, None, train=False)
         outputs = []
+        # A private generator: a DataLoader otherwise seeds itself from torch's global one,
+        # and prediction must not move the user's random stream.
+        private = torch.Generator().manual_seed(0)
         with torch.inference_mode(), autocast(device, precision):
             for batch in iterate_batches(
-                data, self.batch_size_ * 4, shuffle=False, num_workers=self.num_workers
+                data, self.batch_size_ * 4, shuffle=False, generator=private, num_workers=self.num_workers
             ):
                 outputs.append(step(module, to_device(batch, device)))
         return outputs
@@ -682,7 +688,8 @@ def _rebuild_module(backend: Backend, spec: TaskSpec) -> torch.nn.Module:
     pretrained = backend.pretrained
     backend.pretrained = False
     try:
-        return backend.build_module(spec)
+        with torch.random.fork_rng(devices=[]):  # its random init must not move the user's stream
+            return backend.build_module(spec)
     finally:
         backend.pretrained = pretrained
 
@@ -710,6 +717,11 @@ def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+#: Held by a fit while it seeds and draws from torch's process-wide RNG (re-entrant: a
+#: callback may fit another estimator in the same thread).
+_TORCH_RNG_LOCK = threading.RLock()
 
 
 def _device_here(device: str) -> str:

@@ -237,6 +237,24 @@ def test_wer_scorer_reads_decomposed_references_like_score(fsdd):
     assert wer_scorer(asr, X, decomposed) == -wer(predicted, predicted) == asr.score(X, decomposed) - 1
 
 
+def test_predict_from_several_threads_matches_sequential_calls(fitted, clips):
+    # Eval mode swaps the averaged weights into the shared module: threads must take turns.
+    from concurrent.futures import ThreadPoolExecutor
+
+    expected = fitted.predict(clips)
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: fitted.predict(clips), range(12)))
+    assert all(result == expected for result in results)
+
+
+def test_predict_does_not_disturb_the_global_torch_rng(fitted, clips):
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    fitted.predict(clips)  # file clips: a DataLoader, which seeds itself from a generator
+    assert torch.equal(torch.rand(3), expected)
+
+
 # ---------------------------------------------------------------- errors
 
 
