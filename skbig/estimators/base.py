@@ -15,6 +15,7 @@ from __future__ import annotations
 import abc
 import difflib
 import hashlib
+import itertools
 import json
 import math
 import numbers
@@ -454,7 +455,14 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         X = self._check_X(X, fitting=False)
         device = self._inference_device()
         precision = self.precision_ if device.type == "cuda" else "fp32"
-        module = self.module_.to(device).eval()
+        module = self.module_
+        # Only when needed: ``to()`` re-flattens an RNN's weights even on the same device, which
+        # breaks a predict running in another thread on this model (one model, many threads).
+        if module.training:
+            module.eval()
+        current = _device_of(module)
+        if current is not None and not _same_device(current, device):
+            module.to(device)
         data = self._backend.make_data(X, None, train=False)
         outputs = []
         # A private generator: a DataLoader otherwise seeds itself from torch's global one,
@@ -722,6 +730,18 @@ def _warn_if_never_unfrozen(config: TrainingConfig) -> None:
 #: Held by a fit while it seeds and draws from torch's process-wide RNG (re-entrant: a
 #: callback may fit another estimator in the same thread).
 _TORCH_RNG_LOCK = threading.RLock()
+
+
+def _device_of(module: torch.nn.Module) -> torch.device | None:
+    """The device of ``module``'s first parameter or buffer (None when it has neither)."""
+    for tensor in itertools.chain(module.parameters(), module.buffers()):
+        return tensor.device
+    return None
+
+
+def _same_device(a: torch.device, b: torch.device) -> bool:
+    """``cuda`` and ``cuda:0`` alike (an index left out means the current device)."""
+    return a.type == b.type and (a.index is None or b.index is None or a.index == b.index)
 
 
 def _device_here(device: str) -> str:
