@@ -418,10 +418,9 @@ class Trainer:
         """Multiplier of the base lr at optimisation step ``step`` (per-step schedule)."""
         cfg = self.config
         total = max(self.steps_per_epoch * cfg.max_epochs, 1)
-        warmup_steps = int(cfg.warmup * total)  # whole steps: under one step is no warm-up
+        # Whole steps (under one step is no warm-up); the same rule training_settings_ records.
+        warmup_steps = int(effective_warmup(cfg.lr_schedule, cfg.warmup) * total)
         if cfg.lr_schedule == "onecycle":
-            # One-cycle's own 30% only when no warm-up was asked for, not when it rounded to 0.
-            warmup_steps = warmup_steps if cfg.warmup > 0 else int(ONECYCLE_WARMUP * total)
             if step < warmup_steps:
                 return 0.04 + 0.96 * step / warmup_steps
             progress = (step - warmup_steps) / max(total - warmup_steps, 1)
