@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import gc
+import hashlib
 import math
+import shutil
 import time
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -14,7 +17,11 @@ from sklearn.base import clone
 from skbig.engine.callbacks import Callback
 from skbig.search.spaces import suggest
 
-__all__ = ["CVObjective", "take", "STEP_STRIDE"]
+__all__ = ["CVObjective", "take", "STEP_STRIDE", "RETRY_OF_ATTR", "trial_checkpoint_folder"]
+
+#: User attribute of a trial that re-runs the configuration of an interrupted
+#: trial (its value: that trial's number); see ``_worker.requeue_interrupted_trials``.
+RETRY_OF_ATTR = "skbig:retry_of"
 
 #: Intermediate values of fold ``k`` are reported at steps ``k * STEP_STRIDE + epoch``,
 #: so the pruner compares the same epoch of the same fold across trials.
@@ -84,9 +91,21 @@ class CVObjective:
     def __call__(self, trial: Any) -> float:
         params = suggest(trial, self.space, self.estimator)
         trial.set_user_attr("params", _jsonable(params))
+        folders = _trial_checkpoint_dirs(self.estimator, trial)
+        try:
+            value = self._cross_validate(trial, params, folders)
+        except Exception:
+            # Pruned or failed: never resumed, so its checkpoints are of no further use.  An
+            # interruption (KeyboardInterrupt, SIGKILL) keeps them for the retry that resumes it.
+            _remove(folders.values())
+            raise
+        _remove(folders.values())
+        return value
+
+    def _cross_validate(self, trial: Any, params: Mapping[str, Any], folders: Mapping[str, str]) -> float:
         scores, fit_times, score_times = [], [], []
         for fold, (train, test) in enumerate(self.splits):
-            model = clone(self.estimator).set_params(**params)
+            model = clone(self.estimator).set_params(**{**params, **folders})
             _add_callback(model, PruningReporter(trial, fold, self.deadline), self.device)
             start = time.perf_counter()
             model.fit(take(self.X, train), None if self.y is None else take(self.y, train))
@@ -101,6 +120,39 @@ class CVObjective:
             del model
             release_memory()
         return float(np.mean(scores))
+
+
+def trial_checkpoint_folder(checkpoint_dir: str, study_name: str, number: int) -> str:
+    """The folder under ``checkpoint_dir`` that holds the fold fits' checkpoints of trial ``number``.
+
+    One folder per trial, so it can be deleted whole when the trial ends
+    (a study's checkpoints would otherwise pile up: one per fold and trial,
+    each with the optimizer's state).  Named by the study and the trial
+    number, not the configuration: two trials that sample the same
+    configuration at the same time must not delete each other's files.
+    """
+    study = hashlib.sha1(study_name.encode("utf-8")).hexdigest()[:8]
+    return str(Path(checkpoint_dir) / f"optuna-{study}-trial-{number}")
+
+
+def _trial_checkpoint_dirs(estimator: Any, trial: Any) -> dict[str, str]:
+    """``{param: folder}`` for every ``checkpoint_dir`` set in ``estimator`` (also inside a Pipeline).
+
+    A retry of an interrupted trial (see ``RETRY_OF_ATTR``) uses the folder of
+    the trial it retries: same configuration, same fold fits, so each fit
+    resumes from its checkpoint.
+    """
+    number = trial.user_attrs.get(RETRY_OF_ATTR, trial.number)
+    return {
+        key: trial_checkpoint_folder(value, trial.study.study_name, number)
+        for key, value in estimator.get_params(deep=True).items()
+        if (key == "checkpoint_dir" or key.endswith("__checkpoint_dir")) and value
+    }
+
+
+def _remove(folders: Any) -> None:
+    for folder in folders:
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def _single_score(score: Any) -> float:

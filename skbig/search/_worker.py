@@ -7,6 +7,10 @@ pruned, or failed with a recorded error.  Trials of a worker that died
 without an error, not counted, and replaced, so a restarted worker completes
 the budget and no trial is lost.  A trial created in a race beyond the budget
 is marked surplus and closed at once, so the budget is never exceeded.
+
+Such an interrupted trial (killed, or stopped by Ctrl-C) is retried once with
+the same configuration (``RETRY_OF_ATTR``): with ``checkpoint_dir`` set, its
+fold fits resume from their checkpoints instead of starting over.
 """
 
 from __future__ import annotations
@@ -20,8 +24,16 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from skbig.exceptions import InvalidParameterError
+from skbig.search._objective import RETRY_OF_ATTR
 
-__all__ = ["make_storage", "run_worker", "count_trials", "ERROR_ATTR", "SURPLUS_ATTR"]
+__all__ = [
+    "make_storage",
+    "run_worker",
+    "count_trials",
+    "requeue_interrupted_trials",
+    "ERROR_ATTR",
+    "SURPLUS_ATTR",
+]
 
 ERROR_ATTR = "skbig:error"
 SURPLUS_ATTR = "skbig:surplus"
@@ -136,7 +148,8 @@ def _is_counted(trial: Any) -> bool:
         return False
     if trial.state == TrialState.FAIL:
         return ERROR_ATTR in trial.user_attrs  # failed by its own exception, not lost
-    return True  # complete, pruned, running, waiting
+    # A waiting trial (a queued retry) counts once a worker runs it: ask() takes waiting trials first.
+    return trial.state != TrialState.WAITING  # complete, pruned, running
 
 
 def count_trials(study: Any) -> tuple[int, int]:
@@ -178,6 +191,47 @@ def fail_trials_killed_before_first_heartbeat(study: Any, storage: Any) -> int:
         with contextlib.suppress(optuna.exceptions.UpdateFinishedTrialError):  # finished meanwhile
             failed += storage.set_trial_state_values(trial._trial_id, optuna.trial.TrialState.FAIL)
     return failed
+
+
+def _was_interrupted(trial: Any) -> bool:
+    """Failed without an error of its own: its worker died or was stopped (see :func:`_is_counted`)."""
+    from optuna.trial import TrialState
+
+    attrs = trial.user_attrs
+    return trial.state == TrialState.FAIL and ERROR_ATTR not in attrs and SURPLUS_ATTR not in attrs
+
+
+def requeue_interrupted_trials(study: Any) -> int:
+    """Queue one retry, with the same configuration, of each interrupted trial; return how many.
+
+    The retry re-runs the configuration the sampler chose (it was worth
+    running then) and, through the same checkpoint folder, resumes its fold
+    fits where they stopped.  A retry that is interrupted in turn is not
+    retried again: a configuration that kills its worker (the kernel's
+    out-of-memory killer) must not do so forever.
+    """
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials} - {None}
+    queued = 0
+    for trial in trials:
+        if (
+            _was_interrupted(trial)
+            and trial.params
+            and RETRY_OF_ATTR not in trial.user_attrs
+            and trial.number not in retried
+        ):
+            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number})
+            queued += 1
+    return queued
+
+
+def _duplicate_retry(study: Any, trial: Any) -> bool:
+    """Whether another worker queued the same retry first (two workers can requeue at once)."""
+    original = trial.user_attrs.get(RETRY_OF_ATTR)
+    return original is not None and any(
+        t.user_attrs.get(RETRY_OF_ATTR) == original and t.number < trial.number
+        for t in study.get_trials(deepcopy=False)
+    )
 
 
 def _rank(study: Any, number: int) -> int:
@@ -236,6 +290,7 @@ def run_worker(
         with quiet_heartbeat_warnings():
             optuna.storages.fail_stale_trials(study)
         fail_trials_killed_before_first_heartbeat(study, storage)
+        requeue_interrupted_trials(study)
         counted, running = count_trials(study)
         if counted >= budget:
             if running == 0:
@@ -244,7 +299,7 @@ def run_worker(
             continue
         with quiet_heartbeat_warnings():
             trial = study.ask()
-        if _rank(study, trial.number) >= budget:
+        if _rank(study, trial.number) >= budget or _duplicate_retry(study, trial):
             trial.set_user_attr(SURPLUS_ATTR, True)
             study.tell(trial, state=TrialState.FAIL)
             continue

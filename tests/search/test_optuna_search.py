@@ -22,9 +22,11 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from skbig import OptunaSearchCV, TextClassifier
+from skbig.engine.callbacks import Callback
 from skbig.exceptions import InvalidParameterError, NotFittedError
 from skbig.search import Float
-from skbig.search._worker import ERROR_ATTR, count_trials, make_storage
+from skbig.search._objective import RETRY_OF_ATTR
+from skbig.search._worker import ERROR_ATTR, count_trials, make_storage, requeue_interrupted_trials
 from skbig.search.optuna_search import FINGERPRINT_ATTR
 
 POSTGRES_URL = os.environ.get("SKBIG_TEST_POSTGRES_URL")
@@ -281,6 +283,95 @@ def test_sqlite_study_resumes_after_the_search_process_is_killed(tmp_path, data)
     after = {t.number: t.value for t in search.study_.trials if t.state == TrialState.COMPLETE}
     assert all(after[n] == v for n, v in kept.items())  # finished trials kept as they were
     assert search.n_trials_ == len(kept) + 2
+
+
+class _InterruptOnce(Callback):
+    """Ctrl-C at the end of the second epoch, the first time only (a marker file remembers)."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def on_epoch_end(self, trainer, record):
+        if trainer.epoch == 2 and not os.path.exists(self.marker):
+            open(self.marker, "w").close()
+            raise KeyboardInterrupt
+
+
+class _RecordStart(Callback):
+    """Append the epoch each fit starts from (after any resume) to a file."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def on_fit_begin(self, trainer):
+        with open(self.path, "a") as f:
+            f.write(f"{trainer.epoch}\n")
+
+
+def _checkpoint_files(folder):
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def test_trial_checkpoints_are_deleted_when_their_trial_ends(tmp_path, data):
+    X, y = data
+    ckpt = tmp_path / "ckpt"
+    search = OptunaSearchCV(
+        TextClassifier(**QUICK, checkpoint_dir=str(ckpt)), {"lr": [1e-3, 3e-3]}, n_trials=2, cv=2
+    ).fit(X, y)
+    assert search.n_trials_ == 2
+    # The four fold fits' checkpoints went with their trials; the refit's stays, like any fit's.
+    files = _checkpoint_files(ckpt)
+    assert len(files) == 1 and files[0].startswith("checkpoint-")
+    assert not [p for p in ckpt.iterdir() if p.is_dir()]
+
+
+def test_an_interrupted_trial_is_retried_and_its_fits_resume_from_their_checkpoints(tmp_path, data):
+    X, y = data
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ckpt, starts = tmp_path / "ckpt", tmp_path / "starts.txt"
+    estimator = TextClassifier(
+        max_epochs=3,
+        random_state=0,
+        checkpoint_dir=str(ckpt),
+        callbacks=[_InterruptOnce(str(tmp_path / "interrupted")), _RecordStart(str(starts))],
+    )
+    params = {"n_trials": 2, "cv": 2, "storage": url, "study_name": "retry", "random_state": 0}
+    space = {"lr": Float(1e-3, 3e-2, log=True)}
+    with pytest.raises(KeyboardInterrupt):
+        OptunaSearchCV(estimator, space, **params).fit(X, y)
+    study = optuna.load_study(study_name="retry", storage=url)
+    (interrupted,) = study.get_trials(deepcopy=False)
+    assert interrupted.state == TrialState.FAIL and ERROR_ATTR not in interrupted.user_attrs
+    assert _checkpoint_files(ckpt)  # fold 0's checkpoint of epoch 1, kept for the retry
+    assert starts.read_text().split() == ["0"]
+
+    search = OptunaSearchCV(estimator, space, **params).fit(X, y)
+    trials = search.study_.get_trials(deepcopy=False)
+    retry = trials[1]
+    assert retry.user_attrs[RETRY_OF_ATTR] == interrupted.number
+    assert retry.params == interrupted.params and retry.state == TrialState.COMPLETE
+    assert search.n_trials_ == 2 and [t.state for t in trials[2:]] == [TrialState.COMPLETE]
+    # The retry's first fold resumed after epoch 1; its second fold, the next trial
+    # and the refit started afresh.
+    assert starts.read_text().split() == ["0", "1", "0", "0", "0", "0"]
+    files = _checkpoint_files(ckpt)
+    assert len(files) == 1 and files[0].startswith("checkpoint-")  # only the refit's
+
+
+def test_a_retry_interrupted_in_turn_is_not_retried_again(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}")
+    first = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1)})
+    study.tell(first, state=TrialState.FAIL)
+    assert requeue_interrupted_trials(study) == 1
+    assert requeue_interrupted_trials(study) == 0  # already queued
+    retry = study.ask()
+    assert retry.user_attrs[RETRY_OF_ATTR] == first.number
+    assert retry.suggest_float("lr", 1e-3, 1e-1) == first.params["lr"]  # the same configuration
+    study.tell(retry, state=TrialState.FAIL)
+    failed = study.ask({"lr": optuna.distributions.FloatDistribution(1e-3, 1e-1)})
+    failed.set_user_attr(ERROR_ATTR, "ValueError: bad")
+    study.tell(failed, state=TrialState.FAIL)
+    assert requeue_interrupted_trials(study) == 0  # neither the retry nor a trial that failed by itself
 
 
 def test_resuming_a_study_of_another_search_is_refused_before_any_trial(tmp_path, data):
