@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
@@ -131,6 +132,9 @@ class Trainer:
         self.kept_epoch: int | None = None
         self.micro_batch_size = config.batch_size
         self.accumulation = 1
+        #: Loss scaling for ``precision="fp16"`` (disabled otherwise): without it, gradients
+        #: below fp16's smallest value (6e-8) flush to zero and those weights stop learning.
+        self.scaler: torch.amp.GradScaler | None = None
 
     # -- public ----------------------------------------------------------------
     def fit(
@@ -157,6 +161,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(cfg.seed)
         optimizer = self.optimizer = self._make_optimizer(module)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, self._lr_factor)
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.precision == "fp16")
         state = _checkpoint.load(cfg.checkpoint_dir, cfg.fingerprint) if cfg.checkpoint_dir else None
         if state is not None:
             self._restore(state, module, optimizer, scheduler, generator)
@@ -243,11 +248,7 @@ class Trainer:
         for index, batch in enumerate(batches):
             batch = to_device(batch, cfg.device)
             loss = self._run_batch_with_backoff(module, batch, index, optimizer, class_weight)
-            if cfg.grad_clip is not None:
-                norm = nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
-                self._check_finite(norm, index, what="gradient norm")
-            optimizer.step()
-            scheduler.step()
+            self._step(module, optimizer, scheduler, index)
             n = _batch_len(batch)
             total += loss.detach() * n
             count += n
@@ -269,6 +270,23 @@ class Trainer:
             record.update({k: float(v) for k, v in scores.items()})
         record["seconds"] = time.perf_counter() - start
         return record
+
+    def _step(self, module, optimizer, scheduler, index: int) -> None:  # type: ignore[no-untyped-def]
+        """Clip, apply the gradients and advance the schedule (through the fp16 loss scaler)."""
+        cfg, scaler = self.config, self.scaler
+        assert scaler is not None
+        if cfg.grad_clip is not None:
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            norm = nn.utils.clip_grad_norm_(module.parameters(), cfg.grad_clip)
+            if not scaler.is_enabled():  # with fp16 scaling, an overflow only skips this step
+                self._check_finite(norm, index, what="gradient norm")
+        scaler.step(optimizer)
+        scaler.update()
+        with warnings.catch_warnings():
+            # The scaler skips the steps whose scaled gradients overflowed (the first ones, while
+            # it finds its scale); the schedule advances anyway, which torch warns about.
+            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+            scheduler.step()
 
     # -- out-of-memory back-off -------------------------------------------------------------
     def _run_batch_with_backoff(self, module, batch, index, optimizer, class_weight) -> torch.Tensor:  # type: ignore[no-untyped-def]
@@ -302,7 +320,7 @@ class Trainer:
             with autocast(cfg.device, cfg.precision):
                 loss = self.backend.loss(module, batch, class_weight=class_weight)
             self._check_finite(loss, index)
-            loss.backward()
+            self._scaled(loss).backward()
             return loss.detach()
         total = torch.zeros((), device=cfg.device)
         for part in split_batch(batch, self.micro_batch_size):
@@ -310,9 +328,12 @@ class Trainer:
             with autocast(cfg.device, cfg.precision):
                 loss = self.backend.loss(module, part, class_weight=class_weight)
             self._check_finite(loss, index)
-            (loss * share).backward()
+            self._scaled(loss * share).backward()
             total += loss.detach().float() * share
         return total
+
+    def _scaled(self, loss: torch.Tensor) -> torch.Tensor:
+        return self.scaler.scale(loss) if self.scaler is not None else loss
 
     def _check_finite(self, value: torch.Tensor, index: int, what: str = "loss") -> None:
         if not torch.isfinite(value).all():
@@ -458,6 +479,7 @@ class Trainer:
             "start_weights": self._start_weights,
             "bad_epochs": self._bad_epochs,
             "micro_batch_size": self.micro_batch_size,
+            "grad_scaler": self.scaler.state_dict() if self.scaler is not None else {},
         }
 
     def _restore(self, state, module, optimizer, scheduler, generator) -> None:  # type: ignore[no-untyped-def]
@@ -475,6 +497,8 @@ class Trainer:
         self._start_weights = state.get("start_weights")
         self._bad_epochs = int(state["bad_epochs"])
         self.micro_batch_size = int(state.get("micro_batch_size", self.config.batch_size))
+        if state.get("grad_scaler") and self.scaler is not None and self.scaler.is_enabled():
+            self.scaler.load_state_dict(state["grad_scaler"])  # the scale it had found, not 65536 again
         self.accumulation = math.ceil(self.config.batch_size / self.micro_batch_size)
         self.stop_training = bool(state["stopped"])
 

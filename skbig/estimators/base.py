@@ -108,6 +108,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         ``"auto"`` (CUDA, then MPS, then CPU), ``"cpu"``, ``"cuda"``, ``"cuda:1"``...
     precision : {"auto", "fp32", "bf16", "fp16"}
         ``"auto"`` is bf16 autocast on CUDA GPUs that support it, fp32 elsewhere.
+        ``"fp16"`` scales the loss (``torch.amp.GradScaler``) so that small
+        gradients do not flush to zero; steps whose gradients overflow are skipped.
     num_workers : int
         DataLoader worker processes for data decoded from files.
     callbacks : list of Callback, optional
@@ -627,6 +629,8 @@ def _resolved_settings(config: TrainingConfig) -> dict[str, Any]:
         "backbone_lr_mult": config.backbone_lr_mult,
         "head_init": config.head_init,
         "finetune_mix": config.finetune_mix,
+        "precision": config.precision,  # "auto" resolved for the device: bf16 or fp32
+        "grad_clip": config.grad_clip,
     }
     # Plain numbers: a value from a numpy grid (np.int64) must not stop save() writing JSON.
     return {key: value.item() if isinstance(value, np.generic) else value for key, value in settings.items()}

@@ -461,3 +461,78 @@ def test_an_unavailable_mps_device_is_named(small_sms):
     X, y = small_sms
     with pytest.raises(InvalidParameterError, match="Apple MPS is not available"):
         TextClassifier(max_epochs=1, device="mps").fit(X, y)
+
+
+# -- fp16 loss scaling ---------------------------------------------------------------------------------
+class TinyLossBackend(FastTextBackend):
+    """FastText whose loss is scaled by 1e-9: its fp16 gradients are below fp16's smallest value."""
+
+    name = "tiny_loss"
+
+    def loss(self, module, batch, *, class_weight=None):
+        return super().loss(module, batch, class_weight=class_weight) * 1e-9
+
+
+@pytest.mark.parametrize("grad_clip", [None, 1.0])
+def test_fp16_scales_the_loss_so_small_gradients_still_train(small_sms, grad_clip):
+    register_backend(TinyLossBackend, replace=True)
+    try:
+        X, y = small_sms
+        snaps = Snapshots()
+        params = {"max_epochs": 1, "weight_decay": 0.0, "validation_fraction": 0.0, "random_state": 0}
+        clf = TextClassifier(
+            backend="tiny_loss",
+            device="cpu",
+            precision="fp16",
+            grad_clip=grad_clip,
+            callbacks=[snaps],
+            **params,
+        ).fit(X[:64], y[:64])
+        start, end = snaps.weights[0], snaps.weights[-1]
+        # Unscaled, every fp16 gradient flushes to zero and Adam leaves the head as it was.
+        assert not torch.equal(start["head.weight"], end["head.weight"])
+        assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
+        assert clf.training_settings_["precision"] == "fp16"
+        assert clf.training_settings_["grad_clip"] == grad_clip
+    finally:
+        unregister_backend("tiny_loss")
+
+
+class HugeLossBackend(FastTextBackend):
+    """FastText whose loss is scaled by 1e5: its scaled fp16 gradients overflow, so the scaler backs off."""
+
+    name = "huge_loss"
+
+    def loss(self, module, batch, *, class_weight=None):
+        return super().loss(module, batch, class_weight=class_weight) * 1e5
+
+
+class ScaleAtStart(Callback):
+    def on_fit_begin(self, trainer):
+        self.scale = trainer.scaler.get_scale()
+
+
+def test_fp16_loss_scale_survives_resuming_a_checkpoint(small_sms, tmp_path):
+    register_backend(HugeLossBackend, replace=True)
+    try:
+        X, y = small_sms
+        params = {
+            "backend": "huge_loss",
+            "device": "cpu",
+            "precision": "fp16",
+            "max_epochs": 3,
+            "validation_fraction": 0.0,
+            "random_state": 0,
+            "checkpoint_dir": str(tmp_path),
+        }
+        with pytest.raises(KeyboardInterrupt):
+            TextClassifier(**params, callbacks=[InterruptAt(2)]).fit(X[:64], y[:64])
+        saved = torch.load(next(tmp_path.glob("checkpoint-*.pt")), weights_only=False)["grad_scaler"]["scale"]
+        assert saved < 2.0**16  # the scaler backed off from its initial scale in epoch 1
+        start = ScaleAtStart()
+        clf = TextClassifier(**params, callbacks=[start]).fit(X[:64], y[:64])
+        assert start.scale == saved  # resumed with the scale it had found, not from 65536 again
+        assert len(clf.history_) == 3
+        assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
+    finally:
+        unregister_backend("huge_loss")
