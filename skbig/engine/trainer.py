@@ -282,10 +282,14 @@ class Trainer:
                 self._check_finite(norm, index, what="gradient norm")
         scaler.step(optimizer)
         scaler.update()
-        with warnings.catch_warnings():
-            # The scaler skips the steps whose scaled gradients overflowed (the first ones, while
-            # it finds its scale); the schedule advances anyway, which torch warns about.
-            warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+        if scaler.is_enabled() and scheduler._step_count == 1:
+            # The scaler skips a step whose scaled gradients overflowed (often the first, while it
+            # finds its scale) and the schedule advances anyway; torch checks the order on the
+            # schedule's first step only.  Only there: catch_warnings resets the "once" registry.
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+                scheduler.step()
+        else:
             scheduler.step()
 
     # -- out-of-memory back-off -------------------------------------------------------------

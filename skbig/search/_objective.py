@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import gc
-import hashlib
 import math
 import shutil
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -17,11 +17,22 @@ from sklearn.base import clone
 from skbig.engine.callbacks import Callback
 from skbig.search.spaces import suggest
 
-__all__ = ["CVObjective", "take", "STEP_STRIDE", "RETRY_OF_ATTR", "trial_checkpoint_folder"]
+__all__ = [
+    "CVObjective",
+    "take",
+    "STEP_STRIDE",
+    "RETRY_OF_ATTR",
+    "TOKEN_ATTR",
+    "FOLDERS_ATTR",
+    "remove_folders",
+]
 
 #: User attribute of a trial that re-runs the configuration of an interrupted
 #: trial (its value: that trial's number); see ``_worker.requeue_interrupted_trials``.
 RETRY_OF_ATTR = "skbig:retry_of"
+#: The token naming a trial's checkpoint folders, and the folders (see :func:`_trial_checkpoint_dirs`).
+TOKEN_ATTR = "skbig:checkpoint_token"
+FOLDERS_ATTR = "skbig:checkpoint_folders"
 
 #: Intermediate values of fold ``k`` are reported at steps ``k * STEP_STRIDE + epoch``,
 #: so the pruner compares the same epoch of the same fold across trials.
@@ -78,6 +89,7 @@ class CVObjective:
         *,
         deadline: float | None = None,
         device: str | None = None,
+        per_trial_checkpoints: bool = False,
     ) -> None:
         self.estimator = estimator
         self.space = dict(space)
@@ -87,19 +99,21 @@ class CVObjective:
         self.scorer = scorer
         self.deadline = deadline
         self.device = device
+        #: For studies that outlive the search (a storage): see :func:`_trial_checkpoint_dirs`.
+        self.per_trial_checkpoints = per_trial_checkpoints
 
     def __call__(self, trial: Any) -> float:
         params = suggest(trial, self.space, self.estimator)
         trial.set_user_attr("params", _jsonable(params))
-        folders = _trial_checkpoint_dirs(self.estimator, trial)
+        folders = _trial_checkpoint_dirs(self.estimator, trial) if self.per_trial_checkpoints else {}
         try:
             value = self._cross_validate(trial, params, folders)
         except Exception:
             # Pruned or failed: never resumed, so its checkpoints are of no further use.  An
             # interruption (KeyboardInterrupt, SIGKILL) keeps them for the retry that resumes it.
-            _remove(folders.values())
+            _remove_unless_taken_over(trial, folders)
             raise
-        _remove(folders.values())
+        _remove_unless_taken_over(trial, folders)
         return value
 
     def _cross_validate(self, trial: Any, params: Mapping[str, Any], folders: Mapping[str, str]) -> float:
@@ -122,37 +136,52 @@ class CVObjective:
         return float(np.mean(scores))
 
 
-def trial_checkpoint_folder(checkpoint_dir: str, study_name: str, number: int) -> str:
-    """The folder under ``checkpoint_dir`` that holds the fold fits' checkpoints of trial ``number``.
-
-    One folder per trial, so it can be deleted whole when the trial ends
-    (a study's checkpoints would otherwise pile up: one per fold and trial,
-    each with the optimizer's state).  Named by the study and the trial
-    number, not the configuration: two trials that sample the same
-    configuration at the same time must not delete each other's files.
-    """
-    study = hashlib.sha1(study_name.encode("utf-8")).hexdigest()[:8]
-    return str(Path(checkpoint_dir) / f"optuna-{study}-trial-{number}")
-
-
 def _trial_checkpoint_dirs(estimator: Any, trial: Any) -> dict[str, str]:
-    """``{param: folder}`` for every ``checkpoint_dir`` set in ``estimator`` (also inside a Pipeline).
+    """``{param: folder}``: a folder of its own under every ``checkpoint_dir`` of ``estimator``.
 
-    A retry of an interrupted trial (see ``RETRY_OF_ATTR``) uses the folder of
-    the trial it retries: same configuration, same fold fits, so each fit
-    resumes from its checkpoint.
+    For studies kept in a storage, whose finished trials the study itself
+    records: one folder per trial (also inside a Pipeline), deleted when the
+    trial ends, so the fold fits' checkpoints (each with the optimizer's
+    state) do not pile up over a long study.  The folder is named by a random
+    token, not by the configuration or the study's name: two trials that
+    sample the same configuration, or two studies of the same name in other
+    storages, must not delete each other's files.  A retry of an interrupted
+    trial (``RETRY_OF_ATTR``) gets the token of the trial it retries, so its
+    fits resume from their checkpoints.  The folders are recorded in the
+    trial (``FOLDERS_ATTR``) for the worker to delete those of an
+    interrupted trial that will not be retried.
     """
-    number = trial.user_attrs.get(RETRY_OF_ATTR, trial.number)
-    return {
-        key: trial_checkpoint_folder(value, trial.study.study_name, number)
+    token = trial.user_attrs.get(TOKEN_ATTR) or uuid.uuid4().hex[:16]
+    folders = {
+        key: str(Path(value) / f"optuna-trial-{token}")
         for key, value in estimator.get_params(deep=True).items()
         if (key == "checkpoint_dir" or key.endswith("__checkpoint_dir")) and value
     }
+    if folders:
+        trial.set_user_attr(TOKEN_ATTR, token)
+        trial.set_user_attr(FOLDERS_ATTR, sorted(folders.values()))
+    return folders
 
 
-def _remove(folders: Any) -> None:
+def remove_folders(folders: Any) -> None:
+    """Delete checkpoint folders, whole (missing ones are fine)."""
     for folder in folders:
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _remove_unless_taken_over(trial: Any, folders: Mapping[str, str]) -> None:
+    """Delete the trial's folders, unless another worker already failed the trial and may be retrying it.
+
+    That happens to a worker paused (SIGSTOP, a laptop's sleep) past the
+    storage's grace period: its trial was marked failed and its retry may
+    be resuming from these very folders.
+    """
+    if not folders:
+        return
+    storage = trial.study._storage
+    if storage.get_trial(trial._trial_id).state.is_finished():
+        return
+    remove_folders(folders.values())
 
 
 def _single_score(score: Any) -> float:

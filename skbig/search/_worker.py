@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from skbig.exceptions import InvalidParameterError
-from skbig.search._objective import RETRY_OF_ATTR
+from skbig.search._objective import FOLDERS_ATTR, RETRY_OF_ATTR, TOKEN_ATTR, remove_folders
 
 __all__ = [
     "make_storage",
@@ -37,6 +37,9 @@ __all__ = [
 
 ERROR_ATTR = "skbig:error"
 SURPLUS_ATTR = "skbig:surplus"
+#: A trial that raised an error ``catch`` does not list (the search stopped with it): not
+#: counted, like an interrupted trial, but not retried either.
+RAISED_ATTR = "skbig:raised"
 DEFAULT_HEARTBEAT = 10
 DEFAULT_GRACE = 30
 
@@ -198,31 +201,48 @@ def _was_interrupted(trial: Any) -> bool:
     from optuna.trial import TrialState
 
     attrs = trial.user_attrs
-    return trial.state == TrialState.FAIL and ERROR_ATTR not in attrs and SURPLUS_ATTR not in attrs
+    return trial.state == TrialState.FAIL and not {ERROR_ATTR, SURPLUS_ATTR, RAISED_ATTR} & set(attrs)
 
 
-def requeue_interrupted_trials(study: Any) -> int:
+def requeue_interrupted_trials(study: Any, room: int | None = None) -> int:
     """Queue one retry, with the same configuration, of each interrupted trial; return how many.
 
     The retry re-runs the configuration the sampler chose (it was worth
-    running then) and, through the same checkpoint folder, resumes its fold
-    fits where they stopped.  A retry that is interrupted in turn is not
-    retried again: a configuration that kills its worker (the kernel's
-    out-of-memory killer) must not do so forever.
+    running then) and, through the same checkpoint folders, resumes its fold
+    fits where they stopped.  At most ``room`` retries wait at a time (the
+    trials the budget still has room for).  A retry that is interrupted in
+    turn is not retried again: a configuration that kills its worker (the
+    kernel's out-of-memory killer) must not do so forever; its checkpoint
+    folders are deleted.
     """
+    from optuna.trial import TrialState
+
     trials = study.get_trials(deepcopy=False)
     retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials} - {None}
+    if room is not None:
+        room -= sum(1 for t in trials if t.state == TrialState.WAITING)
     queued = 0
     for trial in trials:
-        if (
-            _was_interrupted(trial)
-            and trial.params
-            and RETRY_OF_ATTR not in trial.user_attrs
-            and trial.number not in retried
-        ):
-            study.enqueue_trial(trial.params, user_attrs={RETRY_OF_ATTR: trial.number})
+        if not _was_interrupted(trial) or trial.number in retried:
+            continue
+        if RETRY_OF_ATTR in trial.user_attrs:
+            remove_folders(trial.user_attrs.get(FOLDERS_ATTR, ()))
+        elif room is None or queued < room:
+            attrs = {RETRY_OF_ATTR: trial.number}
+            if TOKEN_ATTR in trial.user_attrs:
+                attrs[TOKEN_ATTR] = trial.user_attrs[TOKEN_ATTR]
+            study.enqueue_trial(trial.params, user_attrs=attrs)
             queued += 1
     return queued
+
+
+def remove_abandoned_checkpoints(study: Any) -> None:
+    """Delete the checkpoint folders of interrupted trials no retry will resume (the budget is full)."""
+    trials = study.get_trials(deepcopy=False)
+    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials} - {None}
+    for trial in trials:
+        if _was_interrupted(trial) and trial.number not in retried:
+            remove_folders(trial.user_attrs.get(FOLDERS_ATTR, ()))
 
 
 def _duplicate_retry(study: Any, trial: Any) -> bool:
@@ -290,10 +310,12 @@ def run_worker(
         with quiet_heartbeat_warnings():
             optuna.storages.fail_stale_trials(study)
         fail_trials_killed_before_first_heartbeat(study, storage)
-        requeue_interrupted_trials(study)
         counted, running = count_trials(study)
+        if counted < budget:
+            requeue_interrupted_trials(study, room=budget - counted)
         if counted >= budget:
             if running == 0:
+                remove_abandoned_checkpoints(study)
                 break
             time.sleep(poll_seconds)  # a running trial may still be lost and need replacing
             continue
@@ -313,8 +335,12 @@ def run_worker(
             state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
         except catch as exc:
             state, error = TrialState.FAIL, f"{type(exc).__name__}: {exc}"
-        except BaseException:
-            # Interrupted: not counted, replaced on resume.
+        except BaseException as exc:
+            # Not counted, replaced on resume: by a retry of the same configuration when it was
+            # interrupted (Ctrl-C), by a fresh one when it raised an error `catch` does not list.
+            if isinstance(exc, Exception):
+                with contextlib.suppress(Exception):
+                    trial.set_user_attr(RAISED_ATTR, f"{type(exc).__name__}: {exc}")
             study.tell(trial, state=TrialState.FAIL, skip_if_finished=True)
             raise
         finally:

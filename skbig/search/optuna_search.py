@@ -226,7 +226,18 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
             space = self._space()
             splits = list(check_cv(self.cv, y, classifier=is_classifier(self.estimator)).split(X, y))
             scorer = check_scoring(self.estimator, scoring=self.scoring)
-            objective = CVObjective(self.estimator, space, X, y, splits, scorer, deadline=deadline)
+            objective = CVObjective(
+                self.estimator,
+                space,
+                X,
+                y,
+                splits,
+                scorer,
+                deadline=deadline,
+                # A study in a storage outlives the search: it records the finished trials, so their
+                # checkpoints can go, and its interrupted trials are retried (see _objective).
+                per_trial_checkpoints=self.storage is not None,
+            )
             # Only a study other processes can open needs the full spec `skbig search-worker` reads
             # (the data as JSON); our own worker processes get the objective pickled.
             read_elsewhere = self.storage is not None and not _in_memory(storage)
@@ -409,6 +420,7 @@ class OptunaSearchCV(MetaEstimatorMixin, BaseEstimator):
 
         trials = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get(SURPLUS_ATTR)]
         trials = [t for t in trials if t.state != TrialState.FAIL or ERROR_ATTR in t.user_attrs]
+        trials = [t for t in trials if t.state != TrialState.WAITING]  # a queued retry that never ran
         complete = [t for t in trials if t.state == TrialState.COMPLETE]
         self.study_ = study
         self._study_name = study.study_name  # to load it again after unpickling (study_ is not pickled)
@@ -1045,4 +1057,7 @@ def objective_from_spec(study: Any) -> tuple[CVObjective, Any]:
     splits = [(np.asarray(train), np.asarray(test)) for train, test in spec["splits"]]
     X, y = _unplain(spec["data"]["X"]), _unplain(spec["data"]["y"])
     scorer = check_scoring(estimator, scoring=spec["scoring"])
-    return CVObjective(estimator, space_from_json(spec["space"]), X, y, splits, scorer), estimator
+    objective = CVObjective(
+        estimator, space_from_json(spec["space"]), X, y, splits, scorer, per_trial_checkpoints=True
+    )
+    return objective, estimator

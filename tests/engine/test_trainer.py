@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -536,3 +537,32 @@ def test_fp16_loss_scale_survives_resuming_a_checkpoint(small_sms, tmp_path):
         assert all(torch.isfinite(p).all() for p in clf.module_.parameters())
     finally:
         unregister_backend("huge_loss")
+
+
+class WarnEveryBatchBackend(FastTextBackend):
+    """FastText whose loss warns on every batch, as a user's or a library's code may."""
+
+    name = "warn_every_batch"
+
+    def loss(self, module, batch, *, class_weight=None):
+        warnings.warn("input was truncated", UserWarning, stacklevel=1)
+        return super().loss(module, batch, class_weight=class_weight)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_a_warning_repeated_every_batch_is_shown_once(small_sms, precision):
+    # Python shows a "default" warning once per place; resetting the warnings state on every
+    # step (catch_warnings) made it print on every batch.
+    register_backend(WarnEveryBatchBackend, replace=True)
+    try:
+        X, y = small_sms
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("default")
+            TextClassifier(
+                backend="warn_every_batch", device="cpu", precision=precision, max_epochs=2, batch_size=8
+            ).fit(X[:64], y[:64])
+        shown = sum("input was truncated" in str(w.message) for w in caught)
+        # fp16 hides torch's scheduler-order warning around its first step, which shows it once more.
+        assert shown == (1 if precision == "fp32" else 2)
+    finally:
+        unregister_backend("warn_every_batch")

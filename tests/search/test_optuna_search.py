@@ -25,7 +25,7 @@ from skbig import OptunaSearchCV, TextClassifier
 from skbig.engine.callbacks import Callback
 from skbig.exceptions import InvalidParameterError, NotFittedError
 from skbig.search import Float
-from skbig.search._objective import RETRY_OF_ATTR
+from skbig.search._objective import RETRY_OF_ATTR, _remove_unless_taken_over
 from skbig.search._worker import ERROR_ATTR, count_trials, make_storage, requeue_interrupted_trials
 from skbig.search.optuna_search import FINGERPRINT_ATTR
 
@@ -297,6 +297,15 @@ class _InterruptOnce(Callback):
             raise KeyboardInterrupt
 
 
+class FailAtEpoch(Callback):
+    def __init__(self, epoch, error):
+        self.epoch, self.error = epoch, error
+
+    def on_epoch_end(self, trainer, record):
+        if record["epoch"] == self.epoch:
+            raise self.error
+
+
 class _RecordStart(Callback):
     """Append the epoch each fit starts from (after any resume) to a file."""
 
@@ -312,17 +321,40 @@ def _checkpoint_files(folder):
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
 
 
-def test_trial_checkpoints_are_deleted_when_their_trial_ends(tmp_path, data):
+def test_trial_checkpoints_in_a_stored_study_are_deleted_when_their_trial_ends(tmp_path, data):
     X, y = data
     ckpt = tmp_path / "ckpt"
     search = OptunaSearchCV(
-        TextClassifier(**QUICK, checkpoint_dir=str(ckpt)), {"lr": [1e-3, 3e-3]}, n_trials=2, cv=2
+        TextClassifier(**QUICK, checkpoint_dir=str(ckpt)),
+        {"lr": [1e-3, 3e-3]},
+        n_trials=2,
+        cv=2,
+        storage=f"sqlite:///{tmp_path / 'study.db'}",
     ).fit(X, y)
     assert search.n_trials_ == 2
-    # The four fold fits' checkpoints went with their trials; the refit's stays, like any fit's.
+    # The four fold fits' checkpoints went with their trials (the study records the results);
+    # the refit's stays, like any fit's.
     files = _checkpoint_files(ckpt)
     assert len(files) == 1 and files[0].startswith("checkpoint-")
     assert not [p for p in ckpt.iterdir() if p.is_dir()]
+
+
+def test_without_a_storage_an_interrupted_search_resumes_through_its_fold_checkpoints(tmp_path, data):
+    # No study survives the fit, so the fold fits keep their checkpoints like any fit: rerun with
+    # the same random_state, the search replays the same configurations and resumes them.
+    X, y = data
+    starts = tmp_path / "starts.txt"
+    estimator = TextClassifier(
+        max_epochs=3,
+        random_state=0,
+        checkpoint_dir=str(tmp_path / "ckpt"),
+        callbacks=[_InterruptOnce(str(tmp_path / "interrupted")), _RecordStart(str(starts))],
+    )
+    search = OptunaSearchCV(estimator, {"lr": Float(1e-3, 3e-2, log=True)}, n_trials=1, cv=2, random_state=0)
+    with pytest.raises(KeyboardInterrupt):
+        clone(search).fit(X, y)
+    clone(search).fit(X, y)
+    assert starts.read_text().split() == ["0", "1", "0", "0"]  # fold 0 resumed; fold 1 and the refit fresh
 
 
 def test_an_interrupted_trial_is_retried_and_its_fits_resume_from_their_checkpoints(tmp_path, data):
@@ -356,6 +388,90 @@ def test_an_interrupted_trial_is_retried_and_its_fits_resume_from_their_checkpoi
     assert starts.read_text().split() == ["0", "1", "0", "0", "0", "0"]
     files = _checkpoint_files(ckpt)
     assert len(files) == 1 and files[0].startswith("checkpoint-")  # only the refit's
+
+
+def test_a_full_budget_queues_no_retry_and_deletes_the_interrupted_trials_checkpoints(tmp_path, data):
+    X, y = data
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ckpt = tmp_path / "ckpt"
+    interrupting = TextClassifier(
+        max_epochs=3,
+        random_state=0,
+        checkpoint_dir=str(ckpt),
+        callbacks=[_InterruptOnce(str(tmp_path / "interrupted"))],
+    )
+    space = {"lr": Float(1e-3, 3e-2, log=True)}
+    params = {"cv": 2, "storage": url, "study_name": "full", "random_state": 0}
+    OptunaSearchCV(
+        TextClassifier(max_epochs=3, random_state=0, checkpoint_dir=str(ckpt)), space, n_trials=1, **params
+    ).fit(X, y)
+    with pytest.raises(KeyboardInterrupt):
+        OptunaSearchCV(interrupting, space, n_trials=2, **params).fit(X, y)
+    assert [p for p in ckpt.iterdir() if p.is_dir()]  # the interrupted trial's folder, kept for a retry
+    # The budget is already met: nothing to retry, no queued trial left behind, no folder either.
+    search = OptunaSearchCV(
+        TextClassifier(max_epochs=3, random_state=0, checkpoint_dir=str(ckpt)), space, n_trials=1, **params
+    )
+    search.fit(X, y)
+    assert [t.state for t in search.study_.get_trials(deepcopy=False)] == [
+        TrialState.COMPLETE,
+        TrialState.FAIL,
+    ]
+    assert list(search.cv_results_["state"]) == ["COMPLETE"]
+    assert not [p for p in ckpt.iterdir() if p.is_dir()]
+
+
+def test_two_studies_of_one_name_in_other_storages_keep_their_own_checkpoints(tmp_path, data):
+    X, y = data
+    ckpt, starts = tmp_path / "ckpt", tmp_path / "starts.txt"
+    space = {"lr": Float(1e-3, 3e-2, log=True)}
+    interrupting = TextClassifier(
+        max_epochs=3,
+        random_state=0,
+        checkpoint_dir=str(ckpt),
+        callbacks=[_InterruptOnce(str(tmp_path / "interrupted")), _RecordStart(str(starts))],
+    )
+    a = {
+        "n_trials": 1,
+        "cv": 2,
+        "storage": f"sqlite:///{tmp_path / 'a.db'}",
+        "study_name": "sms",
+        "random_state": 0,
+    }
+    with pytest.raises(KeyboardInterrupt):
+        OptunaSearchCV(interrupting, space, **a).fit(X, y)
+    b = {**a, "storage": f"sqlite:///{tmp_path / 'b.db'}"}
+    OptunaSearchCV(TextClassifier(**QUICK, checkpoint_dir=str(ckpt)), space, **b).fit(X[:120], y[:120])
+    OptunaSearchCV(interrupting, space, **a).fit(X, y)
+    assert starts.read_text().split()[:2] == ["0", "1"]  # study A's retry still found its checkpoint
+
+
+def test_an_error_catch_does_not_list_is_not_retried(tmp_path, data):
+    X, y = data
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = {"lr": Float(1e-3, 3e-2, log=True)}
+    params = {"n_trials": 1, "cv": 2, "storage": url, "study_name": "raise", "catch": (ValueError,)}
+    broken = TextClassifier(**QUICK, callbacks=[FailAtEpoch(1, RuntimeError("this configuration crashes"))])
+    with pytest.raises(RuntimeError, match="crashes"):
+        OptunaSearchCV(broken, space, **params).fit(X, y)
+    search = OptunaSearchCV(TextClassifier(**QUICK), space, **params).fit(X, y)
+    failed, fresh = search.study_.get_trials(deepcopy=False)
+    assert RETRY_OF_ATTR not in fresh.user_attrs and "RuntimeError" in failed.user_attrs["skbig:raised"]
+
+
+def test_a_worker_whose_trial_was_taken_over_leaves_the_checkpoints_to_the_retry(tmp_path):
+    # A worker paused past the grace period finds its trial failed by another worker, whose retry
+    # resumes from the same folders: the paused worker must not delete them when it wakes.
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}")
+    trial = study.ask()
+    folder = tmp_path / "ckpt" / "optuna-trial-x"
+    folder.mkdir(parents=True)
+    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)  # what the other worker did
+    _remove_unless_taken_over(trial, {"checkpoint_dir": str(folder)})
+    assert folder.is_dir()
+    own = study.ask()
+    _remove_unless_taken_over(own, {"checkpoint_dir": str(folder)})
+    assert not folder.exists()
 
 
 def test_a_retry_interrupted_in_turn_is_not_retried_again(tmp_path):
