@@ -5,7 +5,10 @@ The study lives in ``sms_search.db`` in the current folder.  The script runs
 it in two steps to show resuming: a first search with a budget of 4 trials,
 then a new ``OptunaSearchCV`` on the same storage and study name with a
 budget of 8, which keeps the 4 finished trials and runs only the missing 4.
-Interrupting it (Ctrl-C) and running it again works the same way.  Several
+Interrupting it (Ctrl-C) and running it again works the same way: the
+interrupted trial is retried with the same configuration, and its fits resume
+from their last epoch's checkpoint in ``sms_search_checkpoints/`` (each
+trial's folder is deleted when the trial ends; the refit's checkpoint stays).  Several
 copies can run at once on one study (or use ``skbig search-worker`` with a
 PostgreSQL URL to spread trials over machines).
 """
@@ -22,7 +25,7 @@ texts, labels = texts[:800], labels[:800]
 
 def search(n_trials: int, refit: bool = True) -> OptunaSearchCV:
     return OptunaSearchCV(
-        TextClassifier(max_epochs=4, random_state=0),
+        TextClassifier(max_epochs=4, random_state=0, checkpoint_dir="sms_search_checkpoints"),
         {
             "lr": Float(1e-4, 3e-2, log=True),
             "backend_params__embed_dim": [16, 32, 64],
