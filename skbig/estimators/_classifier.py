@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -92,6 +93,13 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
 
     def _resolve_head_init(self, backend: Backend, module: nn.Module, max_epochs: int) -> str:
         if self.warm_start and hasattr(self, "module_"):
+            if self.head_init == "linear_probe":
+                warnings.warn(
+                    "head_init='linear_probe' is ignored by a warm_start fit, which continues the "
+                    "fitted head; set warm_start=False to start again from a probe head",
+                    UserWarning,
+                    stacklevel=4,
+                )
             return "random"  # continuing: the head is already trained
         if self.head_init is not None:
             return self.head_init
