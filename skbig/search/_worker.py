@@ -218,7 +218,7 @@ def requeue_interrupted_trials(study: Any, room: int | None = None) -> int:
     from optuna.trial import TrialState
 
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials} - {None}
+    retried = _retried(trials)
     if room is not None:
         room -= sum(1 for t in trials if t.state == TrialState.WAITING)
     queued = 0
@@ -239,10 +239,19 @@ def requeue_interrupted_trials(study: Any, room: int | None = None) -> int:
 def remove_abandoned_checkpoints(study: Any) -> None:
     """Delete the checkpoint folders of interrupted trials no retry will resume (the budget is full)."""
     trials = study.get_trials(deepcopy=False)
-    retried = {t.user_attrs.get(RETRY_OF_ATTR) for t in trials} - {None}
+    retried = _retried(trials)
     for trial in trials:
         if _was_interrupted(trial) and trial.number not in retried:
             remove_folders(trial.user_attrs.get(FOLDERS_ATTR, ()))
+
+
+def _retried(trials: Any) -> set[int]:
+    """Numbers of the trials a retry was queued for (a retry closed as surplus never ran)."""
+    return {
+        t.user_attrs[RETRY_OF_ATTR]
+        for t in trials
+        if RETRY_OF_ATTR in t.user_attrs and not t.user_attrs.get(SURPLUS_ATTR)
+    }
 
 
 def _duplicate_retry(study: Any, trial: Any) -> bool:

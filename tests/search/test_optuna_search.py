@@ -25,8 +25,14 @@ from skbig import OptunaSearchCV, TextClassifier
 from skbig.engine.callbacks import Callback
 from skbig.exceptions import InvalidParameterError, NotFittedError
 from skbig.search import Float
-from skbig.search._objective import RETRY_OF_ATTR, _remove_unless_taken_over
-from skbig.search._worker import ERROR_ATTR, count_trials, make_storage, requeue_interrupted_trials
+from skbig.search._objective import FOLDERS_ATTR, RETRY_OF_ATTR, _remove_unless_taken_over
+from skbig.search._worker import (
+    ERROR_ATTR,
+    count_trials,
+    make_storage,
+    remove_abandoned_checkpoints,
+    requeue_interrupted_trials,
+)
 from skbig.search.optuna_search import FINGERPRINT_ATTR
 
 POSTGRES_URL = os.environ.get("SKBIG_TEST_POSTGRES_URL")
@@ -457,6 +463,40 @@ def test_an_error_catch_does_not_list_is_not_retried(tmp_path, data):
     search = OptunaSearchCV(TextClassifier(**QUICK), space, **params).fit(X, y)
     failed, fresh = search.study_.get_trials(deepcopy=False)
     assert RETRY_OF_ATTR not in fresh.user_attrs and "RuntimeError" in failed.user_attrs["skbig:raised"]
+
+
+def test_a_retry_closed_as_surplus_neither_blocks_cleanup_nor_doubles_a_running_retry(tmp_path):
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'study.db'}")
+    folder = tmp_path / "ckpt" / "optuna-trial-t"
+    folder.mkdir(parents=True)
+    original = study.ask()
+    original.set_user_attr(FOLDERS_ATTR, [str(folder)])
+    study.tell(original, state=TrialState.FAIL)  # interrupted
+    running = study.ask()
+    running.set_user_attr(RETRY_OF_ATTR, original.number)
+    running.set_user_attr(FOLDERS_ATTR, [str(folder)])  # the same folders: it resumes the original
+    duplicate = study.ask()  # queued by another worker at the same moment, closed as surplus
+    duplicate.set_user_attr(RETRY_OF_ATTR, original.number)
+    duplicate.set_user_attr("skbig:surplus", True)
+    study.tell(duplicate, state=TrialState.FAIL)
+    assert requeue_interrupted_trials(study) == 0  # the running retry is the one
+    remove_abandoned_checkpoints(study)
+    assert folder.is_dir()  # it resumes from there
+    study.tell(running, state=TrialState.FAIL)  # interrupted in turn: not retried, folder deleted
+    assert requeue_interrupted_trials(study) == 0
+    assert not folder.exists()
+
+    lone = study.ask()
+    folder = tmp_path / "ckpt" / "optuna-trial-lone"
+    folder.mkdir()
+    lone.set_user_attr(FOLDERS_ATTR, [str(folder)])
+    study.tell(lone, state=TrialState.FAIL)
+    surplus = study.ask()  # its only retry was closed as surplus: the budget was full
+    surplus.set_user_attr(RETRY_OF_ATTR, lone.number)
+    surplus.set_user_attr("skbig:surplus", True)
+    study.tell(surplus, state=TrialState.FAIL)
+    remove_abandoned_checkpoints(study)
+    assert not folder.exists()
 
 
 def test_a_worker_whose_trial_was_taken_over_leaves_the_checkpoints_to_the_retry(tmp_path):
