@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -93,14 +92,9 @@ class SkbigClassifier(ClassifierMixin, SkbigEstimator):
 
     def _resolve_head_init(self, backend: Backend, module: nn.Module, max_epochs: int) -> str:
         if self.warm_start and hasattr(self, "module_"):
-            if self.head_init == "linear_probe":
-                warnings.warn(
-                    "head_init='linear_probe' is ignored by a warm_start fit, which continues the "
-                    "fitted head; set warm_start=False to start again from a probe head",
-                    UserWarning,
-                    stacklevel=4,
-                )
-            return "random"  # continuing: the head is already trained
+            # Continuing: the head is already trained.  head_init shaped the first fit, as
+            # scikit-learn's warm_start estimators apply their init settings once.
+            return "random"
         if self.head_init is not None:
             return self.head_init
         if getattr(backend, "pretrained", False) is False:

@@ -125,9 +125,8 @@ class SkbigEstimator(BaseEstimator, abc.ABC):
         Continue from the fitted weights instead of starting over.  The
         fitted module and backend are kept, so ``fit`` refuses a changed
         ``backend`` or ``backend_params`` (set ``warm_start=False`` to apply
-        them); ``pretrained`` and ``head_init`` shape the first fit only (the
-        continued weights replace them; a ``head_init="linear_probe"`` then
-        warns).
+        them); ``pretrained`` and ``head_init`` shape the first fit only, and
+        later fits continue the fitted weights and head.
     random_state : int, RandomState or None
         Seed for initialisation, shuffling, dropout and the validation split.
     verbose : int

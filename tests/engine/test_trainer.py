@@ -528,7 +528,7 @@ def test_fp16_loss_scale_survives_resuming_a_checkpoint(small_sms, tmp_path):
         }
         with pytest.raises(KeyboardInterrupt):
             TextClassifier(**params, callbacks=[InterruptAt(2)]).fit(X[:64], y[:64])
-        saved = torch.load(next(tmp_path.glob("checkpoint-*.pt")), weights_only=False)["grad_scaler"]["scale"]
+        saved = torch.load(next(tmp_path.glob("checkpoint-*.pt")), weights_only=True)["grad_scaler"]["scale"]
         assert saved < 2.0**16  # the scaler backed off from its initial scale in epoch 1
         start = ScaleAtStart()
         clf = TextClassifier(**params, callbacks=[start]).fit(X[:64], y[:64])

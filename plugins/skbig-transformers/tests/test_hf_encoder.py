@@ -496,15 +496,6 @@ def test_linear_probe_starts_from_scikit_learns_logistic_regression(tiny_bert, s
     np.testing.assert_allclose(proba, reference.predict_proba(features), atol=1e-3)
 
 
-def test_a_warm_start_fit_says_it_ignores_a_probe_head(tiny_bert, sentiment):
-    texts, labels = sentiment
-    clf = tiny(tiny_bert, head_init="linear_probe", max_epochs=1).fit(texts, labels)
-    clf.set_params(warm_start=True)
-    with pytest.warns(UserWarning, match=r"head_init='linear_probe' is ignored by a warm_start fit"):
-        clf.fit(texts, labels)
-    assert clf.training_settings_["head_init"] == "random"  # the fitted head was continued
-
-
 def test_training_settings_record_the_resolved_recipe_and_survive_save(tiny_bert, sentiment, tmp_path):
     texts, labels = sentiment
     clf = TextClassifier(
