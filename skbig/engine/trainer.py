@@ -11,10 +11,11 @@ comes in through the backend and the ``evaluate`` function.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from typing import Any
@@ -282,14 +283,11 @@ class Trainer:
                 self._check_finite(norm, index, what="gradient norm")
         scaler.step(optimizer)
         scaler.update()
-        if scaler.is_enabled() and scheduler._step_count == 1:
-            # The scaler skips a step whose scaled gradients overflowed (often the first, while it
-            # finds its scale) and the schedule advances anyway; torch checks the order on the
-            # schedule's first step only.  Only there: catch_warnings resets the "once" registry.
-            with warnings.catch_warnings():
-                warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
-                scheduler.step()
-        else:
+        # The scaler skips a step whose scaled gradients overflowed (often the first, while it
+        # finds its scale) and the schedule advances anyway; torch checks the order on the
+        # schedule's first step only.  Only there: catch_warnings resets the "once" registry.
+        first_scaled = scaler.is_enabled() and scheduler._step_count == 1
+        with _quiet_scheduler_order() if first_scaled else contextlib.nullcontext():
             scheduler.step()
 
     # -- out-of-memory back-off -------------------------------------------------------------
@@ -505,6 +503,13 @@ class Trainer:
             self.scaler.load_state_dict(state["grad_scaler"])  # the scale it had found, not 65536 again
         self.accumulation = math.ceil(self.config.batch_size / self.micro_batch_size)
         self.stop_training = bool(state["stopped"])
+
+
+@contextlib.contextmanager
+def _quiet_scheduler_order() -> Iterator[None]:
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"Detected call of `lr_scheduler.step\(\)`")
+        yield
 
 
 def _fused_supported(module: nn.Module, device: torch.device) -> bool:
